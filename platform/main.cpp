@@ -1,0 +1,204 @@
+// The `sluice` command: a wireguard-go compatible daemon (`sluice [-f] INTERFACE`, driven by
+// wg(8) and wg-quick(8)) and a standalone `sluice up CONFIG`. Arguments only; the work is in
+// tunnel_daemon, interface_config, daemonize and logging.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "platform/daemonize.h"
+#include "platform/interface_config.h"
+#include "platform/logging.h"
+#include "platform/tunnel_daemon.h"
+
+namespace {
+
+using namespace sluice::platform;
+
+constexpr const char* kVersion = "0.1.0";  // keep in step with project() in CMakeLists.txt
+constexpr int kExitOk = 0, kExitError = 1, kExitUsage = 2;
+
+constexpr const char* kUsage =
+    "Usage: sluice [-f|--foreground] [--log-level LEVEL] INTERFACE\n"
+    "       sluice up CONFIG [--log-level LEVEL]\n"
+    "       sluice --version | --help\n"
+    "\n"
+    "sluice INTERFACE creates the TUN interface INTERFACE and its UAPI socket\n"
+    "(/var/run/wireguard/INTERFACE.sock) for wg(8) to configure, like wireguard-go; it goes to\n"
+    "the background once both exist (also as WG_QUICK_USERSPACE_IMPLEMENTATION for wg-quick).\n"
+    "It stops on SIGINT, SIGTERM or when the interface is deleted (ip link del INTERFACE).\n"
+    "\n"
+    "sluice up CONFIG runs a wg-quick config file in the foreground: the interface is named\n"
+    "after the file (wg0.conf -> wg0); its keys, peers, Address, MTU and a route for each\n"
+    "AllowedIPs are applied, and removed again on SIGINT/SIGTERM. DNS is left to the system;\n"
+    "default routes (0.0.0.0/0, ::/0) need wg-quick.\n"
+    "\n"
+    "Options:\n"
+    "  -f, --foreground    stay in the foreground (also WG_PROCESS_FOREGROUND=1)\n"
+    "  --log-level LEVEL   trace, debug, info, warn, error or off (default info; without this\n"
+    "                      option LOG_LEVEL=verbose|debug|error|silent is read as by wireguard-go)\n"
+    "  -h, --help          show this text\n"
+    "  --version           show the version\n"
+    "\n"
+    "Exit status: 0 success, 1 error, 2 usage error.\n";
+
+struct CommandLine {
+  bool help = false;
+  bool version = false;
+  bool foreground = false;
+  std::optional<spdlog::level::level_enum> log_level;
+  std::vector<std::string> positional;
+};
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "sluice: %s\n\n%s", message.c_str(), kUsage);
+  return kExitUsage;
+}
+
+// Returns the exit code on a usage error.
+std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
+  bool options_done = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (options_done || arg.empty() || arg[0] != '-' || arg == "-") {
+      cl.positional.emplace_back(arg);
+    } else if (arg == "--") {
+      options_done = true;
+    } else if (arg == "-h" || arg == "--help") {
+      cl.help = true;
+    } else if (arg == "--version" || arg == "-v") {
+      cl.version = true;
+    } else if (arg == "-f" || arg == "--foreground") {
+      cl.foreground = true;
+    } else if (arg == "--log-level" || arg.starts_with("--log-level=")) {
+      std::string_view value;
+      if (arg == "--log-level") {
+        if (i + 1 >= argc) return usage_error("--log-level needs a value");
+        value = argv[++i];
+      } else {
+        value = arg.substr(std::string_view("--log-level=").size());
+      }
+      cl.log_level = parse_log_level(value);
+      if (!cl.log_level) {
+        return usage_error("unknown log level '" + std::string(value) +
+                           "' (trace, debug, info, warn, error, off)");
+      }
+    } else {
+      return usage_error("unknown option " + std::string(arg));
+    }
+  }
+  return std::nullopt;
+}
+
+int exit_code_for(StopReason reason) {
+  return reason == StopReason::Signal || reason == StopReason::LinkDeleted ? kExitOk : kExitError;
+}
+
+// `sluice [-f] INTERFACE`: as wireguard-go.
+int run_interface(const std::string& name, const CommandLine& cl) {
+  const char* env_level = std::getenv("LOG_LEVEL");
+  const auto level = choose_log_level(cl.log_level, env_level);
+  setup_logging(name, level);
+  if (name.size() > 15) {
+    spdlog::error("interface name longer than 15 bytes");
+    return kExitError;
+  }
+  // wireguard-go keeps the daemon's stdout/stderr when LOG_LEVEL is set (and not silent).
+  // So do we, and also when --log-level is given explicitly.
+  const bool keep_output = level != spdlog::level::off &&
+                           ((env_level != nullptr && *env_level != '\0') || cl.log_level);
+  DaemonizeResult bg = daemonize(foreground_requested(cl.foreground,
+                                                      std::getenv("WG_PROCESS_FOREGROUND")),
+                                 keep_output);
+  if (!bg.error.empty()) {
+    spdlog::error("going to the background failed: {}", bg.error);
+    return kExitError;
+  }
+  if (bg.role == DaemonizeResult::Role::Parent) {
+    if (bg.parent_exit_code != 0) spdlog::error("{}", bg.child_error);
+    return bg.parent_exit_code;
+  }
+
+  spdlog::info("starting sluice {}", kVersion);
+  TunnelDaemonOptions options;
+  options.interface_name = name;
+  auto daemon = TunnelDaemon::create(options);
+  if (!daemon) {
+    if (bg.readiness.pending()) {
+      bg.readiness.failed(daemon.error().message);  // the waiting parent prints it
+    } else {
+      spdlog::error("{}", daemon.error().message);
+    }
+    return kExitError;
+  }
+  if ((*daemon)->interface_name() != name) setup_logging((*daemon)->interface_name(), level);
+  bg.readiness.ready();
+  return exit_code_for((*daemon)->run());
+}
+
+// `sluice up CONFIG`: foreground, configures everything itself.
+int run_up(const std::string& path, const CommandLine& cl) {
+  const auto level = choose_log_level(cl.log_level, std::getenv("LOG_LEVEL"));
+  auto name = interface_name_from_config_path(path);
+  setup_logging(name.value_or(""), level);
+
+  auto prepared = prepare_up(path);
+  if (auto* message = std::get_if<std::string>(&prepared)) {
+    std::fprintf(stderr, "%s\n", message->c_str());
+    return kExitError;
+  }
+  UpPlan& plan = std::get<UpPlan>(prepared);
+
+  spdlog::info("starting sluice {} from {}", kVersion, path);
+  TunnelDaemonOptions options;
+  options.interface_name = plan.interface_name;
+  options.mtu = plan.config.mtu.value_or(kDefaultInterfaceMtu);
+  auto daemon = TunnelDaemon::create(options);
+  if (!daemon) {
+    spdlog::error("{}", daemon.error().message);
+    return kExitError;
+  }
+  if (auto error = (*daemon)->apply(plan.change)) {
+    spdlog::error("applying {}: {}", path, error->message);
+    return kExitError;
+  }
+  auto interface = InterfaceConfiguration::apply(plan.config, plan.interface_name,
+                                                 (*daemon)->ifindex());
+  if (!interface) {
+    spdlog::error("configuring {}: {}", plan.interface_name, interface.error().message);
+    return kExitError;
+  }
+  spdlog::info("{} is up with {} peer(s)", plan.interface_name, plan.config.peers.size());
+  const StopReason reason = (*daemon)->run();
+  (*interface)->teardown();  // before the TUN goes, so each removal is checked
+  return exit_code_for(reason);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CommandLine cl;
+  if (auto code = parse_command_line(argc, argv, cl)) return *code;
+  if (cl.help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (cl.version) {
+    std::printf("sluice v%s\nUserspace WireGuard daemon for Linux, wireguard-go compatible.\n",
+                kVersion);
+    return kExitOk;
+  }
+  if (!cl.positional.empty() && cl.positional[0] == "up") {
+    if (cl.positional.size() != 2) return usage_error("up takes exactly one CONFIG file");
+    return run_up(cl.positional[1], cl);
+  }
+  if (cl.positional.size() != 1) {
+    return usage_error(cl.positional.empty() ? "missing INTERFACE" : "too many arguments");
+  }
+  return run_interface(cl.positional[0], cl);
+}

@@ -1,0 +1,376 @@
+#include "platform/tunnel_daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "platform/clock.h"
+
+namespace sluice::platform {
+
+namespace {
+
+constexpr int64_t kDropLogInterval = seconds(10);
+
+size_t round_up(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+const char* signal_name(int signal) {
+  switch (signal) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default: return "signal";
+  }
+}
+
+}  // namespace
+
+size_t buffer_capacity_for_mtu(uint32_t mtu) {
+  const size_t inner = round_up(std::max(mtu, kMinBufferMtu), 16);
+  return round_up(PacketBuffer::kHeadroom + inner + PacketBuffer::kTailroom, 64);
+}
+
+TunnelDaemon::TunnelDaemon(TunnelDaemonOptions options) : options_(std::move(options)) {}
+
+Result<std::unique_ptr<TunnelDaemon>> TunnelDaemon::create(TunnelDaemonOptions options) {
+  options.batch_size = std::clamp<size_t>(options.batch_size, 1, UdpSocket::kMaxBatch);
+  options.batches_per_wakeup = std::max<size_t>(options.batches_per_wakeup, 1);
+  options.buffer_count = std::max(options.buffer_count, 2 * options.batch_size);
+  std::unique_ptr<TunnelDaemon> d(new TunnelDaemon(options));
+
+  auto loop = EventLoop::create();
+  if (!loop) return loop.error();
+  d->loop_ = std::move(*loop);
+
+  // Signals first: a SIGTERM during the rest of start-up is then handled, not fatal.
+  auto signals = SignalSet::create({SIGINT, SIGTERM, SIGHUP});
+  if (!signals) return signals.error();
+  d->signals_.emplace(std::move(*signals));
+
+  const size_t capacity = buffer_capacity_for_mtu(options.mtu);
+  d->pool_ = std::make_unique<BufferPool>(options.buffer_count, capacity);
+  spdlog::debug("buffer pool: {} buffers of {} bytes", options.buffer_count, capacity);
+
+  auto tun = TunDevice::create(options.interface_name);
+  if (!tun) {
+    return Error{"creating TUN interface " + options.interface_name + ": " + tun.error().message,
+                 tun.error().code};
+  }
+  d->tun_ = std::move(*tun);
+
+  DeviceOptions device_options;
+  device_options.name = d->tun_->name();
+  device_options.mtu = options.mtu;
+  d->device_ = std::make_unique<Device>(device_options, *d->pool_);
+
+  auto udp = UdpSocket::open(0, 0);
+  if (!udp) return Error{"opening UDP socket: " + udp.error().message, udp.error().code};
+  d->udp_ = std::move(*udp);
+
+  auto monitor = LinkMonitor::open(d->tun_->ifindex());
+  if (!monitor) return Error{"link monitor: " + monitor.error().message, monitor.error().code};
+  d->link_monitor_ = std::move(*monitor);
+
+  TunnelDaemon* self = d.get();
+  if (!d->loop_->add(d->signals_->fd(), EPOLLIN, [self](uint32_t) { self->on_signal(); }) ||
+      !d->loop_->add(d->tun_->fd(), EPOLLIN, [self](uint32_t) { self->on_tun_readable(); }) ||
+      !d->loop_->add(d->link_monitor_->fd(), EPOLLIN,
+                     [self](uint32_t) { self->on_link_event(); }) ||
+      !d->register_udp_socket()) {
+    return Error{"registering descriptors with the event loop failed", EIO};
+  }
+
+  auto uapi = UapiServer::create(*d->loop_, d->tun_->name(), [self](std::string_view request) {
+    return self->handle_uapi_request(request);
+  });
+  if (!uapi) return Error{"UAPI socket: " + uapi.error().message, uapi.error().code};
+  d->uapi_ = std::move(*uapi);
+
+  d->read_buffers_.reserve(options.batch_size);
+  d->inbound_.reserve(options.batch_size);
+  d->sources_.resize(options.batch_size);
+  d->out_.datagrams.reserve(options.batch_size * 2);
+  d->out_.inner.reserve(options.batch_size * 2);
+
+  // The Device reports the port it is told; tell it the one the kernel picked.
+  DeviceChange initial;
+  initial.listen_port = d->udp_->port();
+  d->device_->apply(initial, d->now(), d->out_);
+  d->flush();
+
+  spdlog::info("interface {} (index {}) up, UDP port {}, MTU {}", d->tun_->name(),
+               d->tun_->ifindex(), d->udp_->port(), options.mtu);
+  return d;
+}
+
+TunnelDaemon::~TunnelDaemon() {
+  if (loop_) {
+    if (uapi_) uapi_.reset();  // removes the socket file and its fds from the loop
+    if (udp_) loop_->remove(udp_->fd());
+    if (tun_) loop_->remove(tun_->fd());
+    if (link_monitor_) loop_->remove(link_monitor_->fd());
+    if (signals_) loop_->remove(signals_->fd());
+  }
+  // Give back whatever is still in flight, then every buffer must be home: a missing one is a
+  // leak somewhere on the data path.
+  flush();
+  device_.reset();
+  if (pool_ && pool_->available() != pool_->count()) {
+    spdlog::error("buffer pool: {} of {} buffers not returned at shutdown",
+                  pool_->count() - pool_->available(), pool_->count());
+    assert(pool_->available() == pool_->count());
+  }
+}
+
+Now TunnelDaemon::now() const { return Now{monotonic_ns(), wall_ns()}; }
+
+bool TunnelDaemon::register_udp_socket() {
+  return loop_->add(udp_->fd(), EPOLLIN, [this](uint32_t) { on_udp_readable(); });
+}
+
+void TunnelDaemon::request_stop(StopReason reason, std::string message) {
+  if (stop_reason_ != StopReason::None) return;
+  stop_reason_ = reason;
+  stop_message_ = std::move(message);
+  loop_->stop();
+}
+
+StopReason TunnelDaemon::run() {
+  while (stop_reason_ == StopReason::None) {
+    if (!loop_->run_once(device_->next_deadline())) {
+      request_stop(StopReason::EventLoopFailed, "event loop failed");
+      break;
+    }
+    run_timers_if_due();
+    check_pool_idle();
+  }
+  spdlog::info("stopping: {}", stop_message_);
+  return stop_reason_;
+}
+
+void TunnelDaemon::run_timers_if_due() {
+  const Now t = now();
+  if (t.mono_ns < device_->next_deadline()) return;
+  device_->handle_timers(t, out_);
+  flush();
+}
+
+void TunnelDaemon::check_pool_idle() const {
+  // Between wake-ups this class holds no buffer: the free ones are in the pool and the rest
+  // are the Device's (staged packets), so everything this class acquired went back in flush().
+  assert(out_.datagrams.empty() && out_.inner.empty());
+  assert(read_buffers_.empty() && inbound_.empty());
+  // A Device without peers has nowhere to stage a packet: then every buffer must be home.
+  assert(device_->peer_count() != 0 || pool_->available() == pool_->count());
+}
+
+void TunnelDaemon::on_tun_readable() {
+  for (size_t batch = 0; batch < options_.batches_per_wakeup; ++batch) {
+    read_buffers_.clear();
+    while (read_buffers_.size() < options_.batch_size) {
+      PacketBuffer* b = pool_->acquire();
+      if (b == nullptr) break;
+      read_buffers_.push_back(b);
+    }
+    if (read_buffers_.empty()) {
+      // Every buffer is staged in the Device or in flight; the packets wait in the TUN queue
+      // (and the kernel drops past its length) until buffers come back.
+      ++counters_.pool_exhausted;
+      return;
+    }
+    const int n = tun_->read_batch(read_buffers_);
+    const size_t got = n > 0 ? static_cast<size_t>(n) : 0;
+    for (size_t i = got; i < read_buffers_.size(); ++i) pool_->release(read_buffers_[i]);
+    read_buffers_.resize(got);
+    if (n < 0) {
+      const int err = -n;
+      request_stop(StopReason::TunFailed,
+                   std::string("reading from the TUN failed: ") + std::strerror(err) +
+                       (err == EBADFD ? " (interface deleted)" : ""));
+      return;
+    }
+    if (got == 0) return;
+    SPDLOG_TRACE("tun: read {} packets", got);
+    // Ownership of every read buffer passes to the Device here.
+    device_->handle_inner(read_buffers_, now(), out_);
+    read_buffers_.clear();
+    flush();
+    if (got < options_.batch_size) return;  // drained
+  }
+}
+
+void TunnelDaemon::on_udp_readable() {
+  for (size_t batch = 0; batch < options_.batches_per_wakeup; ++batch) {
+    read_buffers_.clear();
+    while (read_buffers_.size() < options_.batch_size) {
+      PacketBuffer* b = pool_->acquire();
+      if (b == nullptr) break;
+      read_buffers_.push_back(b);
+    }
+    if (read_buffers_.empty()) {
+      ++counters_.pool_exhausted;
+      return;
+    }
+    UdpSocket* socket = udp_.get();
+    const int n = socket->receive_batch(read_buffers_, std::span<Endpoint>(sources_));
+    const size_t got = n > 0 ? static_cast<size_t>(n) : 0;
+    inbound_.clear();
+    for (size_t i = 0; i < read_buffers_.size(); ++i) {
+      if (i < got && read_buffers_[i]->size() > 0) {
+        inbound_.push_back(InboundDatagram{sources_[i], read_buffers_[i]});
+      } else {
+        if (i < got) ++counters_.udp_truncated;
+        pool_->release(read_buffers_[i]);
+      }
+    }
+    read_buffers_.clear();
+    if (n < 0) {
+      ++counters_.udp_receive_errors;
+      spdlog::debug("udp: receive failed: {}", std::strerror(-n));
+      return;
+    }
+    if (got == 0) return;
+    SPDLOG_TRACE("udp: received {} datagrams", got);
+    if (!inbound_.empty()) {
+      // Ownership of every datagram buffer passes to the Device here.
+      device_->handle_outer(inbound_, now(), out_);
+      inbound_.clear();
+      flush();
+    }
+    if (got < options_.batch_size) return;
+  }
+}
+
+void TunnelDaemon::flush() {
+  if (!out_.datagrams.empty()) {
+    size_t sent = 0;
+    if (udp_) {
+      const int n = udp_->send_batch(out_.datagrams);
+      sent = n > 0 ? static_cast<size_t>(n) : 0;
+    }
+    counters_.udp_send_dropped += out_.datagrams.size() - std::min(sent, out_.datagrams.size());
+    SPDLOG_TRACE("udp: sent {} of {} datagrams", sent, out_.datagrams.size());
+    for (const OutboundDatagram& d : out_.datagrams) pool_->release(d.buffer);
+  }
+  if (!out_.inner.empty()) {
+    size_t written = 0;
+    if (tun_) {
+      const int n = tun_->write_batch(out_.inner);
+      written = n > 0 ? static_cast<size_t>(n) : 0;
+    }
+    counters_.tun_write_dropped += out_.inner.size() - std::min(written, out_.inner.size());
+    SPDLOG_TRACE("tun: wrote {} of {} packets", written, out_.inner.size());
+    for (PacketBuffer* b : out_.inner) pool_->release(b);
+  }
+  out_.clear();
+
+  // Drops are per-packet events: report them at most every few seconds.
+  const uint64_t dropped = counters_.udp_send_dropped + counters_.tun_write_dropped +
+                           counters_.udp_truncated + counters_.pool_exhausted;
+  if (dropped != drops_reported_) {
+    const int64_t t = monotonic_ns();
+    if (t >= next_drop_log_ns_) {
+      spdlog::debug(
+          "drops so far: {} UDP sends, {} TUN writes, {} oversized datagrams, {} reads without "
+          "free buffers",
+          counters_.udp_send_dropped, counters_.tun_write_dropped, counters_.udp_truncated,
+          counters_.pool_exhausted);
+      drops_reported_ = dropped;
+      next_drop_log_ns_ = t + kDropLogInterval;
+    }
+  }
+}
+
+void TunnelDaemon::on_signal() {
+  while (std::optional<int> s = signals_->read_signal()) {
+    if (*s == SIGHUP) {
+      spdlog::info("SIGHUP ignored (configure with wg(8))");
+      continue;
+    }
+    request_stop(StopReason::Signal, std::string("received ") + signal_name(*s));
+  }
+}
+
+void TunnelDaemon::on_link_event() {
+  if (link_monitor_->link_deleted()) {
+    request_stop(StopReason::LinkDeleted, "interface " + tun_->name() + " was deleted");
+  }
+}
+
+std::optional<UapiError> TunnelDaemon::apply(DeviceChange change) {
+  std::unique_ptr<UdpSocket> new_socket;
+  const uint32_t fwmark = change.fwmark.value_or(device_->fwmark());
+  if (change.listen_port) {
+    // As wireguard-go: 0 asks for a fresh kernel-chosen port; the same port keeps the socket.
+    if (*change.listen_port == 0 || *change.listen_port != udp_->port()) {
+      auto opened = UdpSocket::open(*change.listen_port, fwmark);
+      if (!opened) {
+        const int code = opened.error().code != 0 ? opened.error().code : EADDRINUSE;
+        return UapiError{code, "listen port " + std::to_string(*change.listen_port) + ": " +
+                                   opened.error().message};
+      }
+      new_socket = std::move(*opened);
+    }
+    if (new_socket) change.listen_port = new_socket->port();
+  }
+  if (change.fwmark && !new_socket && *change.fwmark != device_->fwmark()) {
+    if (!udp_->set_fwmark(*change.fwmark)) {
+      // wireguard-go answers a refused fwmark with its "port in use" errno as well.
+      return UapiError{EADDRINUSE, "setting fwmark " + std::to_string(*change.fwmark) +
+                                       " on the UDP socket failed"};
+    }
+  }
+
+  device_->apply(change, now(), out_);
+
+  if (new_socket) {
+    loop_->remove(udp_->fd());
+    const uint16_t old_port = udp_->port();
+    udp_ = std::move(new_socket);
+    if (!register_udp_socket()) {
+      spdlog::error("registering the new UDP socket with the event loop failed");
+    }
+    spdlog::info("listening on UDP port {} (was {})", udp_->port(), old_port);
+  }
+  if (change.fwmark) spdlog::debug("fwmark {:#x}", *change.fwmark);
+  flush();
+  return std::nullopt;
+}
+
+std::string TunnelDaemon::handle_uapi_request(std::string_view request) {
+  // Strip the final blank line; the operation line comes first.
+  const size_t eol = request.find('\n');
+  std::string_view op = request.substr(0, eol);
+  if (!op.empty() && op.back() == '\r') op.remove_suffix(1);
+  const std::string_view body = eol == std::string_view::npos ? std::string_view{}
+                                                               : request.substr(eol + 1);
+  if (op == "get=1") {
+    DeviceStatus status = device_->status();
+    status.listen_port = udp_->port();
+    spdlog::debug("uapi: get");
+    return format_uapi_get(status) + format_uapi_errno(0);
+  }
+  if (op == "set=1") {
+    auto parsed = parse_uapi_set(body);
+    if (auto* error = std::get_if<UapiError>(&parsed)) {
+      spdlog::error("uapi: set rejected: {}", error->message);
+      return format_uapi_errno(error->errno_value);
+    }
+    const DeviceChange& change = std::get<DeviceChange>(parsed);
+    spdlog::debug("uapi: set ({} peer sections{})", change.peers.size(),
+                  change.replace_peers ? ", replacing peers" : "");
+    if (auto error = apply(std::get<DeviceChange>(std::move(parsed)))) {
+      spdlog::error("uapi: set failed: {}", error->message);
+      return format_uapi_errno(error->errno_value);
+    }
+    return format_uapi_errno(0);
+  }
+  spdlog::error("uapi: unknown operation '{}'", op);
+  return format_uapi_errno(EINVAL);
+}
+
+}  // namespace sluice::platform

@@ -1,0 +1,135 @@
+// The Linux daemon: runs the sans-IO sluice::Device over a TUN interface, one UDP socket and
+// the UAPI socket, on one thread with one epoll loop.
+//
+//   TUN readable  -> read_batch  -> Device::handle_inner -> flush
+//   UDP readable  -> receive_batch -> Device::handle_outer -> flush
+//   deadline      -> Device::handle_timers -> flush
+//   UAPI request  -> parse, reopen the socket if the port changes, Device::apply -> flush
+//   flush         = send_batch(datagrams) + write_batch(inner), then every buffer back to the pool
+//
+// Buffer ownership: buffers are acquired here for reads; the Device takes ownership of every
+// buffer handed to it; every buffer in DeviceOutput comes back to this class, which releases
+// it to the pool after sending/writing (or dropping) it, in flush(). Nothing else holds one.
+//
+// It stops on SIGINT/SIGTERM, a fatal TUN read error, or the interface being deleted (e.g.
+// `ip link del`, `wg-quick down`); the UAPI socket is removed when the daemon is destroyed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "platform/event_loop.h"
+#include "platform/link_monitor.h"
+#include "platform/result.h"
+#include "platform/signals.h"
+#include "platform/tun_device.h"
+#include "platform/uapi_server.h"
+#include "platform/udp_socket.h"
+#include "tunnel/device.h"
+#include "tunnel/packet_buffer.h"
+#include "tunnel/uapi.h"
+
+namespace sluice::platform {
+
+struct TunnelDaemonOptions {
+  std::string interface_name;  // 1..15 bytes
+  // The inner MTU the device pads to. Buffers are sized for max(mtu, kMinBufferMtu) so that a
+  // later `ip link set mtu 1500` (as wg-quick may do) still fits.
+  uint32_t mtu = 1420;
+  size_t buffer_count = 2048;  // the whole pool: reads, staged packets, handshakes
+  size_t batch_size = 128;     // packets per read/receive system call (<= UdpSocket::kMaxBatch)
+  // Batches one readiness callback handles before giving the other fds a turn; the fd stays
+  // readable (level-triggered), so the rest is read on the next wake-up.
+  size_t batches_per_wakeup = 8;
+};
+
+inline constexpr uint32_t kMinBufferMtu = 1500;
+
+// Bytes per pool buffer for an inner MTU: headroom for the transport header, the packet padded
+// to 16, tailroom for padding and tag; a received datagram (header + padded packet + tag) fits
+// the same buffer. Rounded up to 64.
+size_t buffer_capacity_for_mtu(uint32_t mtu);
+
+enum class StopReason { None, Signal, TunFailed, LinkDeleted, EventLoopFailed };
+
+// Counted here, beside the Device's own counters: drops the Device cannot see.
+struct DaemonCounters {
+  uint64_t udp_send_dropped = 0;     // send buffer full (EAGAIN/ENOBUFS) or unroutable
+  uint64_t tun_write_dropped = 0;    // refused by the kernel or queue full
+  uint64_t udp_truncated = 0;        // datagram larger than a pool buffer
+  uint64_t pool_exhausted = 0;       // wake-ups that found no free buffer to read into
+  uint64_t udp_receive_errors = 0;
+};
+
+class TunnelDaemon {
+ public:
+  // Creates the TUN, a UDP socket on a kernel-chosen port (as wireguard-go before a
+  // listen_port is set), the link monitor, the signal fd and the UAPI socket. Nothing is left
+  // behind on failure.
+  static Result<std::unique_ptr<TunnelDaemon>> create(TunnelDaemonOptions options);
+  ~TunnelDaemon();
+  TunnelDaemon(const TunnelDaemon&) = delete;
+  TunnelDaemon& operator=(const TunnelDaemon&) = delete;
+
+  const std::string& interface_name() const { return tun_->name(); }
+  int ifindex() const { return tun_->ifindex(); }
+  uint16_t listen_port() const { return udp_->port(); }
+  const Device& device() const { return *device_; }
+  const DaemonCounters& counters() const { return counters_; }
+
+  // Applies a validated change the way a UAPI set=1 does: a new listen_port is bound first
+  // (a port in use fails with EADDRINUSE and changes nothing), then the Device applies the
+  // change and the sockets are swapped. Returns nullopt on success.
+  std::optional<UapiError> apply(DeviceChange change);
+
+  // One UAPI request ("get=1\n\n" or "set=1\n...\n\n"); returns the whole answer, errno line
+  // and blank line included.
+  std::string handle_uapi_request(std::string_view request);
+
+  // Runs the loop until a stop condition; returns why. stop_message() says it in words.
+  StopReason run();
+  void request_stop(StopReason reason, std::string message);
+  const std::string& stop_message() const { return stop_message_; }
+
+ private:
+  explicit TunnelDaemon(TunnelDaemonOptions options);
+
+  Now now() const;
+  void on_tun_readable();
+  void on_udp_readable();
+  void on_signal();
+  void on_link_event();
+  void run_timers_if_due();
+  // Sends and writes everything in out_, then releases every buffer in it and clears it.
+  void flush();
+  bool register_udp_socket();
+  void check_pool_idle() const;
+
+  TunnelDaemonOptions options_;
+  // Declaration order is destruction order reversed: the Device (which may hold staged
+  // buffers) goes before the pool, and the loop outlives every fd registered with it.
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<BufferPool> pool_;
+  std::unique_ptr<Device> device_;
+  std::optional<SignalSet> signals_;
+  std::unique_ptr<TunDevice> tun_;
+  std::unique_ptr<UdpSocket> udp_;
+  std::unique_ptr<LinkMonitor> link_monitor_;
+  std::unique_ptr<UapiServer> uapi_;
+
+  DeviceOutput out_;
+  std::vector<PacketBuffer*> read_buffers_;
+  std::vector<InboundDatagram> inbound_;
+  std::vector<Endpoint> sources_;
+  DaemonCounters counters_;
+  StopReason stop_reason_ = StopReason::None;
+  std::string stop_message_;
+  int64_t next_drop_log_ns_ = 0;
+  uint64_t drops_reported_ = 0;
+};
+
+}  // namespace sluice::platform

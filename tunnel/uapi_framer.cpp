@@ -1,0 +1,106 @@
+#include "tunnel/uapi_framer.h"
+
+#include <cerrno>
+
+#include "tunnel/key_value.h"
+
+namespace sluice {
+
+namespace {
+
+constexpr std::string_view kGet = "get=1\n";
+constexpr std::string_view kSet = "set=1\n";
+
+std::string too_large_message() {
+  return "request larger than " + std::to_string(kMaxUapiRequestBytes) + " bytes";
+}
+
+}  // namespace
+
+void UapiFramer::feed(std::string_view bytes) {
+  if (broken_) return;
+  pending_.append(bytes);
+  while (!broken_ && frame_one()) {
+  }
+  if (broken_) {
+    pending_.clear();
+    start_ = 0;
+    return;
+  }
+  pending_.erase(0, start_);
+  start_ = 0;
+  if (pending_.size() > kMaxUapiRequestBytes) {
+    // EMSGSIZE makes wg(8) print "Message too long", which says what happened.
+    ready_.push_back(UapiError{EMSGSIZE, too_large_message()});
+    fail(too_large_message());
+    pending_.clear();
+  }
+}
+
+std::optional<UapiRequest> UapiFramer::next() {
+  if (ready_.empty()) return std::nullopt;
+  UapiRequest request = std::move(ready_.front());
+  ready_.pop_front();
+  return request;
+}
+
+void UapiFramer::fail(std::string reason) {
+  broken_ = true;
+  broken_reason_ = std::move(reason);
+}
+
+bool UapiFramer::frame_one() {
+  std::string_view rest = std::string_view(pending_).substr(start_);
+  if (rest.empty()) return false;
+
+  // The operation line is matched byte by byte, so a wrong one is refused at once instead of
+  // after a newline that a hostile client may never send.
+  auto op = rest.substr(0, kGet.size());
+  bool is_get = kGet.substr(0, op.size()) == op;
+  bool is_set = kSet.substr(0, op.size()) == op;
+  if (!is_get && !is_set) {
+    fail("invalid UAPI operation " + text::quoted(rest.substr(0, rest.find('\n'))));
+    return false;
+  }
+  if (op.size() < kGet.size()) return false;
+
+  if (is_get) {
+    if (rest.size() <= kGet.size()) return false;
+    char after = rest[kGet.size()];
+    if (after == '\n') {
+      ready_.push_back(UapiGetRequest{});
+    } else {
+      // As wireguard-go: answer EINVAL, drop that one byte and go on with the next.
+      ready_.push_back(UapiError{EINVAL, "trailing character in UAPI get: " +
+                                             text::quoted(std::string_view(&after, 1))});
+    }
+    start_ += kGet.size() + 1;
+    return true;
+  }
+
+  // A set body ends at the first empty line; "\r\n" counts as empty, as for Go's Scanner.
+  if (scan_ < kSet.size()) scan_ = searched_ = kSet.size();
+  while (true) {
+    // Searching on from searched_ keeps a long line fed byte by byte from costing O(n^2).
+    auto newline = rest.find('\n', searched_);
+    if (newline == std::string_view::npos) {
+      searched_ = rest.size();
+      return false;
+    }
+    auto line = rest.substr(scan_, newline - scan_);
+    if (line.empty() || line == "\r") {
+      size_t request_size = newline + 1;
+      if (request_size > kMaxUapiRequestBytes) {
+        ready_.push_back(UapiError{EMSGSIZE, too_large_message()});
+      } else {
+        ready_.push_back(UapiSetRequest{std::string(rest.substr(kSet.size(), scan_ - kSet.size()))});
+      }
+      start_ += request_size;
+      scan_ = searched_ = 0;
+      return true;
+    }
+    scan_ = searched_ = newline + 1;
+  }
+}
+
+}  // namespace sluice
