@@ -83,7 +83,6 @@ std::variant<UpPlan, std::string> prepare_up(const std::string& path) {
       return path + ":" + std::to_string(peer.line) + ": Endpoint: cannot resolve `" +
              *peer.endpoint_host + "': " + resolved.error().message;
     }
-    spdlog::debug("endpoint {} resolved to {}", *peer.endpoint_host, resolved->to_string());
     plan.change.peers[i].endpoint = *resolved;
   }
   return plan;

@@ -52,15 +52,15 @@ bool LinkMonitor::link_deleted() {
       }
       return deleted_;
     }
-    for_each_message(std::span<const uint8_t>(receive_buffer_.data(), static_cast<size_t>(n)),
-                     [&](const NetlinkMessageView& m) {
-                       ifinfomsg info{};
-                       if (m.type == RTM_DELLINK && m.read_header(info) &&
-                           info.ifi_index == ifindex_) {
-                         spdlog::debug("link monitor: interface {} deleted", ifindex_);
-                         deleted_ = true;
-                       }
-                     });
+    for_each_message(
+        std::span<const uint8_t>(receive_buffer_.data(), static_cast<size_t>(n)),
+        [&](const NetlinkMessageView& m) {
+          ifinfomsg info{};
+          if (m.type == RTM_DELLINK && m.read_header(info) && info.ifi_index == ifindex_) {
+            spdlog::debug("link monitor: interface {} deleted", ifindex_);
+            deleted_ = true;
+          }
+        });
   }
 }
 

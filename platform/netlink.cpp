@@ -36,7 +36,8 @@ std::string extended_ack_text(const NetlinkMessageView& m) {
   std::string text;
   for_each_attribute(m.payload.subspan(start), [&](uint16_t type, std::span<const uint8_t> v) {
     if (type == NLMSGERR_ATTR_MSG && !v.empty()) {
-      text.assign(reinterpret_cast<const char*>(v.data()), strnlen(reinterpret_cast<const char*>(v.data()), v.size()));
+      text.assign(reinterpret_cast<const char*>(v.data()),
+                  strnlen(reinterpret_cast<const char*>(v.data()), v.size()));
     }
   });
   return text;
@@ -137,8 +138,7 @@ Result<bool> Netlink::delete_link(int ifindex) {
 }
 
 Result<bool> Netlink::address_request(uint16_t type, uint16_t flags, int ifindex,
-                                      const IpAddress& a, uint8_t prefix_length,
-                                      const char* what) {
+                                      const IpAddress& a, uint8_t prefix_length, const char* what) {
   if (prefix_length > a.max_prefix()) return Error{"prefix length out of range", EINVAL};
   ifaddrmsg ifa{};
   ifa.ifa_family = address_family(a.family);
@@ -208,18 +208,19 @@ Result<LinkState> Netlink::get_link(int ifindex) {
     if (m.type != RTM_NEWLINK || !m.read_header(info) || info.ifi_index != ifindex) return;
     LinkState s;
     s.up = (info.ifi_flags & IFF_UP) != 0;
-    for_each_attribute(attributes_after(m.payload, sizeof info),
-                       [&](uint16_t type, std::span<const uint8_t> v) {
-                         if (type == IFLA_MTU) s.mtu = u32_from(v);
-                         if (type == IFLA_IFNAME) {
-                           s.name.assign(reinterpret_cast<const char*>(v.data()),
-                                         strnlen(reinterpret_cast<const char*>(v.data()), v.size()));
-                         }
-                       });
+    for_each_attribute(
+        attributes_after(m.payload, sizeof info), [&](uint16_t type, std::span<const uint8_t> v) {
+          if (type == IFLA_MTU) s.mtu = u32_from(v);
+          if (type == IFLA_IFNAME) {
+            s.name.assign(reinterpret_cast<const char*>(v.data()),
+                          strnlen(reinterpret_cast<const char*>(v.data()), v.size()));
+          }
+        });
     state = std::move(s);
   });
   if (!r) return r.error();
-  if (!state) return Error{"netlink: no link message for ifindex " + std::to_string(ifindex), ENODEV};
+  if (!state)
+    return Error{"netlink: no link message for ifindex " + std::to_string(ifindex), ENODEV};
   return *state;
 }
 

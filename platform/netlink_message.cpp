@@ -33,9 +33,8 @@ void for_each_message(std::span<const uint8_t> datagram,
     nlmsghdr h;
     std::memcpy(&h, datagram.data() + offset, sizeof h);
     if (h.nlmsg_len < sizeof h || h.nlmsg_len > datagram.size() - offset) return;
-    visit(NetlinkMessageView{
-        h.nlmsg_type, h.nlmsg_flags, h.nlmsg_seq, h.nlmsg_pid,
-        datagram.subspan(offset + NLMSG_HDRLEN, h.nlmsg_len - NLMSG_HDRLEN)});
+    visit(NetlinkMessageView{h.nlmsg_type, h.nlmsg_flags, h.nlmsg_seq, h.nlmsg_pid,
+                             datagram.subspan(offset + NLMSG_HDRLEN, h.nlmsg_len - NLMSG_HDRLEN)});
     offset += NLMSG_ALIGN(h.nlmsg_len);
     if (offset > datagram.size()) return;
   }

@@ -16,7 +16,7 @@ Result<Endpoint> resolve_endpoint(const std::string& host, uint16_t port) {
   if (literal.size() >= 2 && literal.front() == '[' && literal.back() == ']') {
     literal = literal.substr(1, literal.size() - 2);
   }
-  if (std::optional<IpAddress> a = IpAddress::parse(literal)) return Endpoint{*a, port};
+  if (std::optional<IpAddress> a = IpAddress::parse(literal)) return Endpoint{unmap_v4(*a), port};
   if (host.empty()) return Error{"empty endpoint host", EINVAL};
 
   addrinfo hints{};

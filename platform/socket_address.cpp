@@ -10,6 +10,13 @@ namespace {
 constexpr uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 }
 
+IpAddress unmap_v4(const IpAddress& a) {
+  if (a.family == IpFamily::v6 && std::memcmp(a.bytes.data(), kV4MappedPrefix, 12) == 0) {
+    return IpAddress::v4(a.bytes.data() + 12);
+  }
+  return a;
+}
+
 std::optional<SocketAddress> to_socket_address(const Endpoint& e, int socket_family) {
   SocketAddress out;
   if (socket_family == AF_INET6) {
@@ -49,8 +56,7 @@ std::optional<Endpoint> to_endpoint(const sockaddr* sa, socklen_t length) {
     sockaddr_in6 sin6;
     std::memcpy(&sin6, sa, sizeof sin6);
     const uint8_t* bytes = sin6.sin6_addr.s6_addr;
-    e.address = std::memcmp(bytes, kV4MappedPrefix, 12) == 0 ? IpAddress::v4(bytes + 12)
-                                                             : IpAddress::v6(bytes);
+    e.address = unmap_v4(IpAddress::v6(bytes));
     e.port = ntohs(sin6.sin6_port);
     return e;
   }

@@ -24,6 +24,10 @@ struct SocketAddress {
 // IPv6 endpoint gives nullopt (it cannot be reached from that socket).
 std::optional<SocketAddress> to_socket_address(const Endpoint& e, int socket_family);
 
+// ::ffff:a.b.c.d as a.b.c.d; any other address unchanged. Peers are compared by Endpoint, so
+// one IPv4 peer must never appear in both forms.
+IpAddress unmap_v4(const IpAddress& a);
+
 // AF_INET or AF_INET6 (v4-mapped folded back to IPv4); nullopt for other families.
 std::optional<Endpoint> to_endpoint(const sockaddr* sa, socklen_t length);
 

@@ -1,8 +1,10 @@
 #include "platform/tunnel_daemon.h"
 
+#include <net/if.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cerrno>
 #include <csignal>
@@ -57,8 +59,9 @@ Result<std::unique_ptr<TunnelDaemon>> TunnelDaemon::create(TunnelDaemonOptions o
 
   auto tun = TunDevice::create(options.interface_name);
   if (!tun) {
-    return Error{"creating TUN interface " + options.interface_name + ": " + tun.error().message,
-                 tun.error().code};
+    Error e = tun.error();  // its message names the interface already
+    if (e.code == EBUSY) e.message += " (another process has an interface of that name open)";
+    return e;
   }
   d->tun_ = std::move(*tun);
 
@@ -68,7 +71,7 @@ Result<std::unique_ptr<TunnelDaemon>> TunnelDaemon::create(TunnelDaemonOptions o
   d->device_ = std::make_unique<Device>(device_options, *d->pool_);
 
   auto udp = UdpSocket::open(0, 0);
-  if (!udp) return Error{"opening UDP socket: " + udp.error().message, udp.error().code};
+  if (!udp) return udp.error();
   d->udp_ = std::move(*udp);
 
   auto monitor = LinkMonitor::open(d->tun_->ifindex());
@@ -102,7 +105,7 @@ Result<std::unique_ptr<TunnelDaemon>> TunnelDaemon::create(TunnelDaemonOptions o
   d->device_->apply(initial, d->now(), d->out_);
   d->flush();
 
-  spdlog::info("interface {} (index {}) up, UDP port {}, MTU {}", d->tun_->name(),
+  spdlog::info("interface {} (index {}) created, UDP port {}, MTU {}", d->tun_->name(),
                d->tun_->ifindex(), d->udp_->port(), options.mtu);
   return d;
 }
@@ -187,14 +190,20 @@ void TunnelDaemon::on_tun_readable() {
     for (size_t i = got; i < read_buffers_.size(); ++i) pool_->release(read_buffers_[i]);
     read_buffers_.resize(got);
     if (n < 0) {
-      const int err = -n;
-      request_stop(StopReason::TunFailed,
-                   std::string("reading from the TUN failed: ") + std::strerror(err) +
-                       (err == EBADFD ? " (interface deleted)" : ""));
+      // Deleting the interface makes reads fail (EBADFD), often before the link notification
+      // is read: ask the monitor first, so `ip link del` counts as a clean stop.
+      if (link_monitor_->link_deleted() || if_indextoname(static_cast<unsigned>(tun_->ifindex()),
+                                                          std::array<char, IF_NAMESIZE>{}.data()) ==
+                                               nullptr) {
+        request_stop(StopReason::LinkDeleted, "interface " + tun_->name() + " was deleted");
+      } else {
+        request_stop(StopReason::TunFailed,
+                     std::string("reading from the TUN failed: ") + std::strerror(-n));
+      }
       return;
     }
     if (got == 0) return;
-    SPDLOG_TRACE("tun: read {} packets", got);
+    spdlog::trace("tun: read {} packets", got);
     // Ownership of every read buffer passes to the Device here.
     device_->handle_inner(read_buffers_, now(), out_);
     read_buffers_.clear();
@@ -234,7 +243,7 @@ void TunnelDaemon::on_udp_readable() {
       return;
     }
     if (got == 0) return;
-    SPDLOG_TRACE("udp: received {} datagrams", got);
+    spdlog::trace("udp: received {} datagrams", got);
     if (!inbound_.empty()) {
       // Ownership of every datagram buffer passes to the Device here.
       device_->handle_outer(inbound_, now(), out_);
@@ -253,7 +262,7 @@ void TunnelDaemon::flush() {
       sent = n > 0 ? static_cast<size_t>(n) : 0;
     }
     counters_.udp_send_dropped += out_.datagrams.size() - std::min(sent, out_.datagrams.size());
-    SPDLOG_TRACE("udp: sent {} of {} datagrams", sent, out_.datagrams.size());
+    spdlog::trace("udp: sent {} of {} datagrams", sent, out_.datagrams.size());
     for (const OutboundDatagram& d : out_.datagrams) pool_->release(d.buffer);
   }
   if (!out_.inner.empty()) {
@@ -263,7 +272,7 @@ void TunnelDaemon::flush() {
       written = n > 0 ? static_cast<size_t>(n) : 0;
     }
     counters_.tun_write_dropped += out_.inner.size() - std::min(written, out_.inner.size());
-    SPDLOG_TRACE("tun: wrote {} of {} packets", written, out_.inner.size());
+    spdlog::trace("tun: wrote {} of {} packets", written, out_.inner.size());
     for (PacketBuffer* b : out_.inner) pool_->release(b);
   }
   out_.clear();
@@ -310,8 +319,7 @@ std::optional<UapiError> TunnelDaemon::apply(DeviceChange change) {
       auto opened = UdpSocket::open(*change.listen_port, fwmark);
       if (!opened) {
         const int code = opened.error().code != 0 ? opened.error().code : EADDRINUSE;
-        return UapiError{code, "listen port " + std::to_string(*change.listen_port) + ": " +
-                                   opened.error().message};
+        return UapiError{code, opened.error().message};
       }
       new_socket = std::move(*opened);
     }

@@ -31,7 +31,8 @@ Result<bool> make_directories(const std::string& dir) {
 Result<sockaddr_un> unix_address(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Error{"socket path too long: " + path, ENAMETOOLONG};
+  if (path.size() >= sizeof addr.sun_path)
+    return Error{"socket path too long: " + path, ENAMETOOLONG};
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   return addr;
 }
@@ -76,7 +77,7 @@ Result<std::unique_ptr<UapiServer>> UapiServer::create(EventLoop& loop,
 
   UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!listener.valid()) return Error::from_errno("unix socket", errno);
-  const mode_t old_umask = umask(0077);
+  const mode_t old_umask = umask(0177);  // socket files are created 0777 & ~umask: 0600
   const int bound = bind(listener.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr);
   const int bind_errno = errno;
   umask(old_umask);
@@ -88,8 +89,8 @@ Result<std::unique_ptr<UapiServer>> UapiServer::create(EventLoop& loop,
     return Error::from_errno("listening on " + path, err);
   }
 
-  std::unique_ptr<UapiServer> server(new UapiServer(loop, std::move(handler), path,
-                                                    std::move(listener), st.st_dev, st.st_ino));
+  std::unique_ptr<UapiServer> server(
+      new UapiServer(loop, std::move(handler), path, std::move(listener), st.st_dev, st.st_ino));
   UapiServer* self = server.get();
   if (!loop.add(self->listener_.get(), EPOLLIN, [self](uint32_t) { self->accept_clients(); })) {
     return Error{"uapi: registering the listener with the event loop", EINVAL};  // dtor unlinks

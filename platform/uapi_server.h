@@ -50,8 +50,12 @@ class UapiServer {
  private:
   UapiServer(EventLoop& loop, Handler handler, std::string path, UniqueFd listener, dev_t dev,
              ino_t ino)
-      : loop_(loop), handler_(std::move(handler)), path_(std::move(path)),
-        listener_(std::move(listener)), socket_dev_(dev), socket_ino_(ino) {}
+      : loop_(loop),
+        handler_(std::move(handler)),
+        path_(std::move(path)),
+        listener_(std::move(listener)),
+        socket_dev_(dev),
+        socket_ino_(ino) {}
   void accept_clients();
   void serve(int fd, uint32_t events);
   void close_connection(int fd);

@@ -4,7 +4,8 @@
 //
 // One path-compressed binary trie per address family. Peers are named by a small integer id
 // chosen by the device, so the table holds no pointers into peer objects and never dangles.
-// Not thread-safe: the caller serialises writers against readers.
+// Lookups do not modify the table, so concurrent lookups are safe; any change needs the
+// caller to exclude readers.
 #pragma once
 
 #include <cstddef>

@@ -14,9 +14,7 @@
 namespace sluice {
 
 Device::Device(DeviceOptions options, BufferPool& pool)
-    : impl_(std::make_unique<Impl>(*this)), options_(std::move(options)), pool_(pool) {
-  crypto::crypto_init();
-}
+    : impl_(std::make_unique<Impl>(*this)), options_(std::move(options)), pool_(pool) {}
 
 Device::~Device() {
   for (auto& p : impl_->peers) {
@@ -138,6 +136,12 @@ void Device::Impl::drop(PacketBuffer* b, DropReason r) {
   counters().drop(r);
   SPDLOG_TRACE("dropping packet: {}", drop_reason_name(r));
   pool().release(b);
+}
+
+uint64_t Device::Impl::random_seed() {
+  uint64_t seed;
+  randombytes_buf(&seed, sizeof(seed));
+  return seed;
 }
 
 int64_t Device::Impl::jitter() {

@@ -42,11 +42,19 @@ void Device::Impl::remove_peer(Peer& peer) {
 }
 
 void Device::Impl::set_private_key(const Key& private_key) {
+  Key clamped = private_key;
+  if (!crypto::is_zero(clamped)) crypto::clamp_private_key(clamped);
+  // Setting the key we already have (as every `wg setconf` does) must not end live sessions.
+  const bool unchanged = has_private_key ? crypto::equal(clamped, identity.private_key) : crypto::is_zero(clamped);
+  crypto::wipe(clamped);
+  if (unchanged) return;
   if (crypto::is_zero(private_key)) {
     has_private_key = false;
     crypto::wipe(identity);
   } else {
+    // Clamped as wireguard-go and Linux store it, so UAPI get prints what they print.
     identity.private_key = private_key;
+    crypto::clamp_private_key(identity.private_key);
     identity.public_key = crypto::public_key_of(private_key);
     has_private_key = true;
     // A peer with our own public key could never complete a handshake (wireguard-go drops it).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "crypto/cookie.h"
+#include "crypto/keys.h"
 #include "crypto/noise.h"
 #include "tunnel/allowed_ips.h"
 #include "tunnel/device.h"
@@ -24,6 +25,8 @@ struct IndexEntry {
 };
 
 struct Device::Impl {
+  // First member: libsodium must be ready before the seed below is drawn.
+  const bool sodium_ready = crypto::crypto_init();
   Device& device;
   crypto::StaticIdentity identity;
   bool has_private_key = false;
@@ -33,7 +36,7 @@ struct Device::Impl {
   std::map<Key, uint32_t> peer_by_key;
   AllowedIps allowed_ips;
   std::unordered_map<uint32_t, IndexEntry> indices;
-  Ratelimiter ratelimiter;
+  Ratelimiter ratelimiter{random_seed()};
 
   // Handshake load, counted per one-second window.
   int64_t load_window_start = INT64_MIN / 2;
@@ -41,6 +44,8 @@ struct Device::Impl {
   int64_t last_under_load_ns = INT64_MIN / 2;
 
   explicit Impl(Device& d) : device(d) {}
+  // A secret hash seed, so remote hosts cannot aim at one rate-limit bucket.
+  static uint64_t random_seed();
 
   DeviceCounters& counters() { return device.counters_; }
   BufferPool& pool() { return device.pool_; }

@@ -47,8 +47,9 @@ void Device::Impl::send_staged(Peer& peer, const Now& now, DeviceOutput& out) {
     size_t plaintext = b->size();
     // The header goes into the headroom in front of the inner packet; sealing is in place.
     uint8_t* start = b->data() - crypto::kTransportHeaderSize;
+    // Padding stops at the MTU so that a full-sized inner packet still fits the path.
     size_t length = crypto::seal_transport(kp->keys.sending, kp->remote_index, kp->send_counter++,
-                                           start, plaintext);
+                                           start, plaintext, crypto::padded_length(plaintext, options().mtu));
     b->set_bounds(b->offset() - crypto::kTransportHeaderSize, length);
     peer.tx_bytes += length;
     ++counters().datagrams_out;
@@ -83,6 +84,8 @@ void Device::Impl::handle_transport(const InboundDatagram& d, const Now& now, De
   Peer& peer = *peers[it->second.peer_id];
   if (!kp->can_receive(now.mono_ns)) return drop(b, DropReason::KeypairExpired);
   const uint64_t counter = crypto::transport_counter_of(b->data());
+  // Cheap read-only check first, so replayed packets cost no decryption.
+  if (!kp->replay.check(counter, kRejectAfterMessages)) return drop(b, DropReason::ReplayedCounter);
   const size_t datagram_length = b->size();
   auto plaintext = crypto::open_transport(kp->keys.receiving, counter, b->data(), b->size());
   if (!plaintext) return drop(b, DropReason::DecryptionFailed);

@@ -58,7 +58,8 @@ uint64_t mix(uint64_t x) {
 }  // namespace
 
 Ratelimiter::Ratelimiter(uint64_t hash_seed, size_t max_entries)
-    : max_entries_(std::max<size_t>(max_entries, 1)), hash_seed_(hash_seed) {}
+    // The upper clamp only keeps the table's size computation from overflowing.
+    : max_entries_(std::clamp<size_t>(max_entries, 1, size_t{1} << 24)), hash_seed_(hash_seed) {}
 
 uint64_t Ratelimiter::slot_of(uint64_t key, uint8_t family) const {
   // The seed is mixed in before and after so that it cannot be cancelled by choosing keys.

@@ -22,7 +22,8 @@ class Ratelimiter {
  public:
   // `hash_seed` keys the table's hash so that remote hosts cannot choose addresses that pile
   // into one probe chain; the platform layer should pass a random value. Nothing is allocated
-  // until the first allow(): a device never under load pays no memory for this.
+  // until the first allow(): a device never under load pays no memory for this. `max_entries`
+  // is clamped to [1, 2^24].
   explicit Ratelimiter(uint64_t hash_seed = 0, size_t max_entries = kRatelimitMaxEntries);
 
   // Whether a handshake message from `source` may be processed at `now_ns` (monotonic). IPv4

@@ -63,6 +63,15 @@ MaybeError parse_number(std::string_view key, std::string_view value, uint64_t m
   return std::nullopt;
 }
 
+// Echoing the line could put a key in the log ("private_key<64 hex digits>"), so only a
+// line that looks like a bare key name (lowercase letters and '_') is shown.
+UapiError no_equals_sign(unsigned number, std::string_view line) {
+  bool key_like = !line.empty() && line.size() <= 64;
+  for (char c : line) key_like = key_like && ((c >= 'a' && c <= 'z') || c == '_');
+  std::string shown = key_like ? " " + quoted(line) : "";
+  return UapiError{EPROTO, "failed to parse line " + std::to_string(number) + shown + ": expected key=value"};
+}
+
 class SetParser {
  public:
   std::variant<DeviceChange, UapiError> parse(std::string_view body) {
@@ -82,9 +91,7 @@ class SetParser {
         break;
       }
       auto eq = line.find('=');
-      if (eq == std::string_view::npos) {
-        return UapiError{EPROTO, "failed to parse line " + quoted(line) + ": expected key=value"};
-      }
+      if (eq == std::string_view::npos) return no_equals_sign(lines.number(), line);
       auto key = line.substr(0, eq);
       auto value = line.substr(eq + 1);
       MaybeError e;

@@ -1,5 +1,6 @@
 #include "tunnel/wg_quick_config.h"
 
+#include <algorithm>
 #include <array>
 #include <map>
 
@@ -174,11 +175,20 @@ class ConfigParser {
   using MaybeError = std::optional<ConfigError>;
 
   ConfigError error_at(unsigned line, std::string_view key, std::string message) const {
-    // Keys come from the file as written; a 60 KiB "key" should not become a 60 KiB message.
-    constexpr size_t kMaxShownKey = 64;
-    std::string shown(key.substr(0, kMaxShownKey));
-    if (key.size() > kMaxShownKey) shown += "...";
-    return ConfigError{std::string(file_), line, std::move(shown), std::move(message)};
+    return ConfigError{std::string(file_), line, std::string(shown_name(key)), std::move(message)};
+  }
+
+  // The key or header as written, if it looks like a name. A line such as
+  // "PrivateKey yAnz...Bmk=" splits at the key's own '=', and messages end up in logs, so
+  // anything with digits or base64 punctuation, or longer than any name, is not repeated.
+  static std::string_view shown_name(std::string_view key) {
+    if (key.size() > 32) return {};
+    for (char c : key) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == ' ' || c == '\t' || c == '[' ||
+                c == ']';
+      if (!ok) return {};
+    }
+    return key;
   }
   ConfigError error(std::string_view key, std::string message) const {
     return error_at(line_, key, std::move(message));
@@ -196,7 +206,10 @@ class ConfigParser {
 
     auto eq = line.find('=');
     if (eq == std::string_view::npos) {
-      return error("", "expected `Key = Value` or a section header, got " + quoted(line));
+      // The line is not echoed: it may be a key pasted on its own. Its first word is named
+      // only when it is one of our key names.
+      auto word = line.substr(0, std::min(line.find(' '), line.find('\t')));
+      return error(find_key(word) ? word : "", "missing '='; expected `Key = Value` or a section header");
     }
     auto key = text::trim(line.substr(0, eq));
     auto value = text::trim(line.substr(eq + 1));
@@ -214,8 +227,8 @@ class ConfigParser {
       return error(key, "unknown key in " + std::string(section_name(section_)) + " section");
     }
     if (spec->section != section_) {
-      return error(key, "belongs in a " + std::string(section_name(spec->section)) +
-                            " section, not in " + std::string(section_name(section_)));
+      std::string_view where = spec->section == Section::interface ? "the [Interface] section" : "a [Peer] section";
+      return error(key, "belongs in " + std::string(where) + ", not in " + std::string(section_name(section_)));
     }
     if (spec->id == KeyId::wg_quick_only) return error(key, std::string(kWgQuickOnlyMessage));
     auto& seen = seen_on_line_[static_cast<size_t>(spec->id)];

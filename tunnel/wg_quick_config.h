@@ -24,7 +24,9 @@ inline constexpr size_t kMaxWgQuickConfigBytes = 1 << 20;
 inline constexpr size_t kMaxWgQuickConfigLineBytes = 64 * 1024;
 
 // Why a config was rejected. `line` is 1-based; 0 means the file as a whole (e.g. "no
-// [Interface] section"). `key` is the key or section header as written, or empty.
+// [Interface] section"). `key` is the key or section header as written, or empty when what
+// was written does not look like a name. Key values are never repeated in the message, so
+// errors can be logged without leaking a PrivateKey or PresharedKey.
 struct ConfigError {
   std::string file;
   unsigned line = 0;

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # variables here are used by the tests that source this file
 # Shared helpers for Sluice's network-namespace integration tests.
 #
 # Source this file from a test script that was started as `bash test_X.sh /path/to/sluice`:
@@ -278,6 +278,21 @@ sl_start_wg_impl() {
 sl_start_wireguard_go() { sl_start_wg_impl "$1" "$2" "$(command -v wireguard-go)" "wireguard-go-$2"; }
 sl_start_sluice() { sl_start_wg_impl "$1" "$2" "$SLUICE" "sluice-$2"; }
 
+# sl_stop_clean NS IFACE [WHAT]: SIGTERM the process started for IFACE; it must exit with
+# status 0 within 10 s (under ASan a leak report makes the status non-zero), remove its UAPI
+# socket and take its TUN device with it.
+sl_stop_clean() {
+  local ns=$1 ifc=$2 what=${3:-sluice} pid=${SL_PID_OF[$2]:-}
+  [[ -n $pid ]] || sl_fail "sl_stop_clean: no process recorded for $ifc"
+  sl_pid_alive "$pid" || sl_fail "$what ($ifc, pid $pid) died before it was asked to stop"
+  kill -TERM "$pid"
+  sl_wait_exit "$pid" 10
+  sl_assert_eq "$what ($ifc) exit status after SIGTERM" 0 "$SL_EXIT_CODE"
+  sl_wait_for "$(sl_sock "$ifc") to be removed" 5 sl_sock_absent "$ifc"
+  if ip -n "$ns" link show dev "$ifc" >/dev/null 2>&1; then sl_fail "$ifc still exists after $what exited"; fi
+  sl_log "$what $ifc stopped cleanly on SIGTERM"
+}
+
 # sl_wg NS ARGS...: the real `wg` tool, run inside NS.
 sl_wg() {
   local ns=$1; shift
@@ -381,14 +396,20 @@ sl_iperf() {
 # ---------------------------------------------------------------------------------------------
 # Raw UAPI (for requests `wg` itself refuses to send)
 
-# sl_uapi IFACE REQUEST -> the reply, up to and including the blank line (or until EOF).
+# sl_uapi IFACE REQUEST: send REQUEST to IFACE's UAPI socket; the reply, up to and including
+# the blank line that ends it (or up to EOF, or "<timeout>" after 5 s), goes to SL_UAPI_REPLY
+# with its newlines intact.
+SL_UAPI_REPLY=""
 sl_uapi() {
-  python3 - "$(sl_sock "$1")" "$2" <<'EOF'
+  python3 - "$(sl_sock "$1")" "$2" >"$SL_TMP/uapi-reply" <<'EOF'
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(5)
 s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode())
+try:
+    s.sendall(sys.argv[2].encode())
+except OSError as e:  # the server may close early on an oversized request
+    sys.stdout.write("<send error: %s>" % e)
 data = b""
 try:
     while not data.endswith(b"\n\n"):
@@ -398,8 +419,15 @@ try:
         data += chunk
 except socket.timeout:
     data += b"<timeout>"
+except OSError as e:
+    data += ("<recv error: %s>" % e).encode()
 sys.stdout.write(data.decode(errors="replace"))
 EOF
+  SL_UAPI_REPLY=$(
+    cat "$SL_TMP/uapi-reply"
+    printf .
+  )
+  SL_UAPI_REPLY=${SL_UAPI_REPLY%.}
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -67,4 +67,9 @@ sl_assert_eq "wg show field layout: sluice vs wireguard-go" \
 sl_log "wireguard-go's side for comparison:"$'\n'"$show_w"
 sl_pass "wg show on sluice's side lists the peer, PSK, handshake and transfer like wireguard-go"
 
+
+sl_step "stop"
+sl_stop_clean "$NS_S" "$IF_S"
+sl_pass "sluice exited 0 on SIGTERM and removed its socket and interface"
+
 sl_pass "all checks"

@@ -26,10 +26,11 @@ sl_if_addr "$NS_A" "$IF_A" "$INNER4_A/24" "$INNER6_A/64"
 sl_if_addr "$NS_B" "$IF_B" "$INNER4_B/24" "$INNER6_B/64"
 
 sl_step "pings, starting from both sides at once"
-ip netns exec "$NS_A" ping -n -c 1 -W 1 "$INNER4_B" >/dev/null 2>&1 &
-ip netns exec "$NS_B" ping -n -c 1 -W 1 "$INNER4_A" >/dev/null 2>&1 &
-wait %% 2>/dev/null || true
-wait || true
+ip netns exec "$NS_A" timeout 5 ping -n -c 1 -W 2 "$INNER4_B" >/dev/null 2>&1 &
+ping_a=$!
+ip netns exec "$NS_B" timeout 5 ping -n -c 1 -W 2 "$INNER4_A" >/dev/null 2>&1 &
+ping_b=$!
+wait "$ping_a" "$ping_b" || true  # either may lose its first packet; the checks below decide
 sl_check_pings "$NS_A" "$INNER4_B" "$INNER6_B" "$NS_B" "$INNER4_A" "$INNER6_A"
 sl_wait_handshake "$NS_A" "$IF_A" "$PUB_B"
 sl_wait_handshake "$NS_B" "$IF_B" "$PUB_A"
@@ -46,4 +47,10 @@ sl_pass "iperf3 TCP both directions over IPv4 and IPv6"
 
 sl_assert_transfer_nonzero "$NS_A" "$IF_A" "$PUB_B"
 sl_assert_transfer_nonzero "$NS_B" "$IF_B" "$PUB_A"
+
+sl_step "stop"
+sl_stop_clean "$NS_A" "$IF_A"
+sl_stop_clean "$NS_B" "$IF_B"
+sl_pass "both sluice instances exited 0 on SIGTERM and removed their sockets and interfaces"
+
 sl_pass "all checks"

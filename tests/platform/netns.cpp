@@ -45,7 +45,8 @@ std::string run_in_private_netns(const std::function<std::string()>& body) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFSIGNALED(status)) return text + " (child killed by signal " + std::to_string(WTERMSIG(status)) + ")";
+  if (WIFSIGNALED(status))
+    return text + " (child killed by signal " + std::to_string(WTERMSIG(status)) + ")";
   if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && text.empty()) {
     return "child exited with status " + std::to_string(WEXITSTATUS(status));
   }

@@ -1,5 +1,6 @@
-#include <catch2/catch.hpp>
 #include <signal.h>
+
+#include <catch2/catch.hpp>
 
 #include "platform/resolver.h"
 #include "platform/signals.h"
@@ -29,6 +30,10 @@ TEST_CASE("resolve_endpoint takes literals without DNS", "[resolver]") {
   auto bare_v6 = resolve_endpoint("::1", 2);
   REQUIRE(bare_v6.has_value());
   CHECK(bare_v6->address.family == sluice::IpFamily::v6);
+
+  auto mapped = resolve_endpoint("::ffff:192.0.2.9", 3);
+  REQUIRE(mapped.has_value());
+  CHECK(mapped->to_string() == "192.0.2.9:3");  // as received packets report this peer
 
   CHECK_FALSE(resolve_endpoint("", 1).has_value());
 }

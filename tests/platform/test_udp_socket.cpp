@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
 #include <poll.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstring>
 #include <vector>

@@ -179,8 +179,10 @@ TEST_CASE("uapi set: malformed requests give wireguard-go's errno and a specific
   const std::string p1 = peer(kPeer1Hex);
   for (const auto& c : std::vector<Case>{
            // Lines without '=' are protocol errors (IpcErrorProtocol).
-           {"listen_port\n", EPROTO, "failed to parse line \"listen_port\": expected key=value"},
-           {p1 + "remove\n", EPROTO, "failed to parse line \"remove\": expected key=value"},
+           {"listen_port\n", EPROTO, "failed to parse line 1 \"listen_port\": expected key=value"},
+           {p1 + "remove\n", EPROTO, "failed to parse line 2 \"remove\": expected key=value"},
+           {"private_key" + std::string(kPrivateHex) + "\n", EPROTO, "failed to parse line 1: expected key=value"},
+           {"listen_port 1\n", EPROTO, "failed to parse line 1: expected key=value"},
            {"listen_port=1\n\nfwmark=1\n", EPROTO, "unexpected data after the blank line that ends a set request"},
            // Unknown keys, and keys in the wrong part of the request.
            {"foo=bar\n", EINVAL, "invalid UAPI device key: \"foo\""},

@@ -363,6 +363,17 @@ TEST_CASE("wg-quick: keys must be valid base64 and are never echoed", "[wg_quick
   auto e = peer_error("PresharedKey = abc");
   CHECK(e.key == "PresharedKey");
   CHECK_THAT(e.message, Catch::StartsWith("invalid key (3 characters)"));
+  // Nor is a key pasted without its "PrivateKey =".
+  e = parse_error("[Interface]\n" + std::string(kPrivate) + "\n");
+  CHECK(e.key.empty());
+  CHECK(e.to_string().find(std::string(kPrivate).substr(0, 8)) == std::string::npos);
+  // The key's own '=' makes this "unknown key `PrivateKey yAnz...Bmk`"; none of it is shown.
+  e = parse_error("[Interface]\nPrivateKey " + std::string(kPrivate) + "\n");
+  CHECK(e.key.empty());
+  CHECK(e.message == "unknown key in [Interface] section");
+  CHECK(e.to_string().find(std::string(kPrivate).substr(0, 8)) == std::string::npos);
+  e = parse_error("[Interface]\nPrivateKey = " + std::string(kPrivate).substr(0, 20) + "\n");
+  CHECK(e.to_string().find(std::string(kPrivate).substr(0, 20)) == std::string::npos);
   e = parse_error(interface_section() + "[Peer]\nPublicKey = nope\n");
   CHECK(e.line == 4);
   CHECK(e.key == "PublicKey");
@@ -384,14 +395,17 @@ TEST_CASE("wg-quick: structural errors name file, line and key", "[wg_quick_conf
             "key outside of any section; put it under [Interface] or [Peer]"},
            {iface + "Foo = bar\n", 3, "Foo", "unknown key in [Interface] section"},
            {iface + peer1 + "Address = 10.0.0.1/24\n", 5, "Address",
-            "belongs in a [Interface] section, not in [Peer]"},
+            "belongs in the [Interface] section, not in [Peer]"},
            {iface + "PublicKey = " + kPeer1 + "\n", 3, "PublicKey", "belongs in a [Peer] section, not in [Interface]"},
            {iface + peer1 + "Persistent Keepalive = 25\n", 5, "Persistent Keepalive", "unknown key in [Peer] section"},
            {iface + "[Peers]\n", 3, "[Peers]", "unknown section; expected [Interface] or [Peer]"},
            {iface + "[]\n", 3, "[]", "unknown section; expected [Interface] or [Peer]"},
            {iface + "[Peer\n", 3, "[Peer", "malformed section header; expected [Interface] or [Peer]"},
            {iface + "[Peer] x\n", 3, "[Peer] x", "malformed section header; expected [Interface] or [Peer]"},
-           {iface + "ListenPort 51820\n", 3, "", "expected `Key = Value` or a section header, got \"ListenPort 51820\""},
+           {iface + "ListenPort 51820\n", 3, "ListenPort", "missing '='; expected `Key = Value` or a section header"},
+           {iface + "listenport\t51820\n", 3, "listenport", "missing '='; expected `Key = Value` or a section header"},
+           {iface + "PrivateKey\n", 3, "PrivateKey", "missing '='; expected `Key = Value` or a section header"},
+           {iface + "Nonsense here\n", 3, "", "missing '='; expected `Key = Value` or a section header"},
            {iface + "= 51820\n", 3, "", "missing key name before '='"},
            {iface + "ListenPort =\n", 3, "ListenPort", "missing value after '='"},
            {iface + peer1 + "AllowedIPs =\n", 5, "AllowedIPs", "missing value after '='"},
@@ -481,9 +495,10 @@ TEST_CASE("wg-quick: input and line size bounds", "[wg_quick_config]") {
   auto config = parse_ok(with_peer("AllowedIPs = " + list + "\n"));
   CHECK(config.peers[0].change.allowed_ips.size() == 15 * 240);
 
-  // Over-long keys are cut in the error so messages stay small.
+  // Over-long keys are not repeated in the error, so messages stay small.
   e = interface_error(std::string(5000, 'K') + " = 1");
-  CHECK(e.key.size() == 64 + 3);
+  CHECK(e.key.empty());
+  CHECK(e.message == "unknown key in [Interface] section");
 }
 
 TEST_CASE("wg-quick: to_device_change is what `wg setconf` applies", "[wg_quick_config]") {

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# THE test command (CI runs exactly this through .ci/run). From the repo root, as root:
+#
+#   bash scripts/test.sh
+#
+# 1. installs dependencies (scripts/install-deps.sh);
+# 2. configures and builds with CMake + Ninja: build/ (RelWithDebInfo) and build-asan/
+#    (RelWithDebInfo with -DSLUICE_SANITIZE=ON: AddressSanitizer + UndefinedBehaviorSanitizer);
+# 3. runs the unit tests (ctest -LE integration) in both builds, and the netns integration tests
+#    (ctest -L integration) in build/ and, unless switched off, in build-asan/;
+# 4. prints every ctest summary, then one total line; exits non-zero if anything failed.
+#
+# Env:
+#   SLUICE_ASAN_INTEGRATION=0   skip the integration tests in the ASan build (default 1)
+#   SLUICE_INTEGRATION=0        skip all integration tests (default 1; they need root)
+#   SLUICE_SKIP_DEPS=1          do not run install-deps.sh
+#   JOBS=N                      build and unit-test parallelism (default 2)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$(pwd)
+JOBS=${JOBS:-2}
+ASAN_INTEGRATION=${SLUICE_ASAN_INTEGRATION:-1}
+INTEGRATION=${SLUICE_INTEGRATION:-1}
+LOGDIR=$(mktemp -d /tmp/sluice-test.XXXXXX)
+trap 'rm -rf "$LOGDIR"' EXIT
+
+T0=$(date +%s)
+stamp() { printf '%dm%02ds' $((($(date +%s) - T0) / 60)) $((($(date +%s) - T0) % 60)); }
+banner() { printf '\n===== [%s] %s =====\n' "$(stamp)" "$*"; }
+
+if [[ ${SLUICE_SKIP_DEPS:-0} != 1 ]]; then
+  banner "dependencies"
+  bash scripts/install-deps.sh
+fi
+
+if [[ $INTEGRATION == 1 && $(id -u) -ne 0 ]]; then
+  echo "test.sh: integration tests need root (network namespaces, TUN); run as root or set SLUICE_INTEGRATION=0" >&2
+  exit 1
+fi
+
+# configure DIR CMAKE_ARGS...: keep whatever generator an existing build dir was made with.
+configure() {
+  local dir=$1 gen=Ninja
+  shift
+  if [[ -f $dir/CMakeCache.txt ]]; then
+    gen=$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$dir/CMakeCache.txt")
+  fi
+  cmake -S "$REPO" -B "$dir" -G "${gen:-Ninja}" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
+}
+
+banner "build/ (RelWithDebInfo)"
+configure build -DSLUICE_SANITIZE=OFF
+cmake --build build -j "$JOBS"
+
+banner "build-asan/ (RelWithDebInfo, ASan + UBSan)"
+configure build-asan -DSLUICE_SANITIZE=ON
+cmake --build build-asan -j "$JOBS"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+SUMMARY=()
+PASSED=0
+FAILED=0
+STATUS=0
+
+# run_ctest NAME DIR CTEST_ARGS...: runs ctest, records its summary line and counts.
+run_ctest() {
+  local name=$1 dir=$2 log rc=0 line
+  shift 2
+  log="$LOGDIR/${name//[^a-zA-Z0-9]/_}.log"
+  banner "$name"
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error "$@" 2>&1 | tee "$log" || rc=$?
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
+  if [[ $line =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+    FAILED=$((FAILED + BASH_REMATCH[1]))
+    PASSED=$((PASSED + BASH_REMATCH[2] - BASH_REMATCH[1]))
+  else
+    line="no test summary (ctest exit $rc)"
+    FAILED=$((FAILED + 1))
+  fi
+  ((rc == 0)) || STATUS=1
+  SUMMARY+=("$(printf '%-24s %s' "$name:" "$line")")
+}
+
+run_ctest "unit (build)" build -LE integration -j "$JOBS"
+run_ctest "unit (build-asan)" build-asan -LE integration -j "$JOBS"
+if [[ $INTEGRATION == 1 ]]; then
+  run_ctest "integration (build)" build -L integration
+  if [[ $ASAN_INTEGRATION == 1 ]]; then
+    run_ctest "integration (build-asan)" build-asan -L integration
+  fi
+fi
+
+banner "summary (total time $(stamp))"
+printf '%s\n' "${SUMMARY[@]}"
+((FAILED == 0)) || STATUS=1
+printf 'total: %d passed, %d failed\n' "$PASSED" "$FAILED"
+exit "$STATUS"
