@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <optional>
 #include <set>
 #include <vector>
@@ -30,8 +32,12 @@ namespace sluice::fuzz {
 inline constexpr size_t kPoolBuffers = 64;  // small, so pool exhaustion is reachable
 inline constexpr size_t kBufferCapacity = 2048;
 inline constexpr size_t kMaxBatch = 16;
+inline constexpr int64_t kStartMonoNs = kNanosPerSecond;
 inline constexpr int64_t kStartWallNs = int64_t{1'700'000'000} * kNanosPerSecond;
 inline constexpr uint64_t kRandomSeed = 0xf022;
+// Virtual time one input may run: past key zeroing (3 x REJECT_AFTER_TIME = 9 min) with room to
+// spare. More only repeats handshake attempts, each costing two X25519 operations.
+inline constexpr int64_t kMaxSimulatedNs = seconds(20 * 60);
 
 // The config byte (first byte of both device targets' inputs).
 enum ConfigFlags : uint8_t {
@@ -77,7 +83,6 @@ inline Endpoint source_endpoint(unsigned selector) {
 inline DeviceOptions device_options(uint8_t config) {
   static constexpr uint32_t kLoads[4] = {128, 0, 1, 4};
   DeviceOptions o;
-  o.name = "fuzz";
   o.mtu = (config & kSmallMtu) ? 1280 : 1420;
   o.under_load_handshakes_per_second = kLoads[config & kLoadMask];
   return o;
@@ -272,7 +277,7 @@ struct Rig {
   explicit Rig(uint8_t config_byte)
       : config(config_byte), pool(kPoolBuffers, kBufferCapacity), b(config_byte) {
     device.emplace(device_options(config_byte), pool);
-    now = Now{kNanosPerSecond, kStartWallNs};
+    now = Now{kStartMonoNs, kStartWallNs};
     device->apply(device_change(config), now, out);
     drain();
     if (config & kEstablishSession) establish_session();
@@ -291,11 +296,15 @@ struct Rig {
   }
 
   void establish_session() {
-    auto init = b.initiation(0xb0b, now.wall_ns);
-    b.fix_macs(init, now.mono_ns);
-    deliver(init, source_endpoint(0));  // A answers; drain() lets B consume the response
-    now.mono_ns += millis(1);
-    now.wall_ns += millis(1);
+    // A answers; drain() lets B consume the response. Under load A answers the first with a
+    // cookie reply instead, and B's second initiation carries mac2.
+    for (int attempt = 0; attempt < 2 && !b.session(); ++attempt) {
+      auto init = b.initiation(0xb0b, now.wall_ns);
+      b.fix_macs(init, now.mono_ns);
+      deliver(init, source_endpoint(0));
+      now.mono_ns += millis(1);
+      now.wall_ns += millis(1);
+    }
     uint8_t keepalive[crypto::kMinTransportSize];
     const size_t n = b.seal({}, std::nullopt, keepalive);
     deliver({keepalive, n}, source_endpoint(0));  // confirms A's `next` keypair
@@ -331,7 +340,7 @@ struct Rig {
   // Moves the clock forward, running every timer when it falls due, as an event loop would.
   template <typename F>
   void advance(int64_t delta_ns, F&& on_datagram) {
-    const int64_t target = now.mono_ns + delta_ns;
+    const int64_t target = std::min(now.mono_ns + delta_ns, kStartMonoNs + kMaxSimulatedNs);
     for (;;) {
       const int64_t deadline = device->next_deadline();
       if (deadline > target) break;
@@ -344,19 +353,46 @@ struct Rig {
       // Otherwise an event loop would spin: every due timer must have moved on.
       FUZZ_CHECK(device->next_deadline() > now.mono_ns);
     }
-    now.wall_ns += target - now.mono_ns;
-    now.mono_ns = target;
+    if (target > now.mono_ns) {
+      now.wall_ns += target - now.mono_ns;
+      now.mono_ns = target;
+    }
   }
 
   // Destroys the device (which returns its staged packets) and checks that every buffer is
   // back in the pool exactly once.
   void finish() {
     FUZZ_CHECK(out.datagrams.empty() && out.inner.empty());
+    if (verbose()) print_counters();
     device.reset();
     check_pool_complete(pool);
   }
 
+  // SLUICE_FUZZ_VERBOSE=1: what each input made the device do, for checking that a seed
+  // reaches what it was written for (run the target on the seed file).
+  static bool verbose() {
+    static const bool on = std::getenv("SLUICE_FUZZ_VERBOSE") != nullptr;
+    return on;
+  }
+  void print_counters() const {
+    const DeviceCounters& c = device->counters();
+    std::fprintf(stderr,
+                 "device: datagrams in %llu out %llu, inner in %llu out %llu, initiations %llu, responses %llu, "
+                 "cookie replies %llu, handshakes %llu, keepalives sent %llu received %llu, B session %s, "
+                 "opened by B %llu\n",
+                 ull(c.datagrams_in), ull(c.datagrams_out), ull(c.inner_packets_in), ull(c.inner_packets_out),
+                 ull(c.handshake_initiations_sent), ull(c.handshake_responses_sent), ull(c.cookie_replies_sent),
+                 ull(c.handshakes_completed), ull(c.keepalives_sent), ull(c.keepalives_received),
+                 b.session() ? "yes" : "no", ull(opened_by_b));
+    for (size_t r = 0; r < static_cast<size_t>(DropReason::Count); ++r)
+      if (c.drops[r])
+        std::fprintf(stderr, "  dropped %s: %llu\n", std::string(drop_reason_name(static_cast<DropReason>(r))).c_str(),
+                     ull(c.drops[r]));
+  }
+  static unsigned long long ull(uint64_t v) { return v; }
+
   uint8_t config;
+  uint64_t opened_by_b = 0;  // transport messages from A that B checked (fuzz_device_inner)
   BufferPool pool;
   std::optional<Device> device;  // optional only so finish() can destroy it before the pool
   HarnessPeer b;
@@ -372,7 +408,6 @@ struct Rig {
 //             Transport: take the counter from the record (u64) instead of B's next counter
 //   bit  6    Initiation: timestamp 10 s in the past (a replay of an older one)
 //             Transport: fix up the plaintext's IP header so it is delivered (source in B's range)
-//   bit  7    Time: multiply by 60
 // Mutations (handshake and transport ops, after sealing): u8 count (mod 5), then count pairs of
 // u8 offset (mod message size) and u8 xor mask.
 enum class OuterOp : uint8_t {
@@ -381,7 +416,8 @@ enum class OuterOp : uint8_t {
   Response = 2,     // u8 sender index (+0x200), mutations: answers A's last initiation
   CookieReply = 3,  // mutations: answers A's last handshake message
   Transport = 4,    // [u64 counter], u16 plaintext length, bytes, mutations
-  Time = 5,         // u8 amount, unit from bits 3-4 (1 ms, 100 ms, 1 s, 10 s); runs timers
+  Time = 5,         // u8 amount, unit from bits 3-4 (1 ms, 100 ms, 1 s, 10 s); runs timers.
+                    // At most kMaxSimulatedNs per input in all.
   Inner = 6,        // u8 payload length, bit 3: IPv6. A sends a packet to B (handle_inner)
   Flush = 7,        // hands the pending batch of datagrams to A
 };
@@ -393,7 +429,6 @@ inline constexpr uint8_t kOpRawMacs = 0x20;
 inline constexpr uint8_t kOpExplicitCounter = 0x20;
 inline constexpr uint8_t kOpOldTimestamp = 0x40;
 inline constexpr uint8_t kOpFixIp = 0x40;
-inline constexpr uint8_t kOpTimesSixty = 0x80;
 
 // The largest plaintext B seals: it and its padding and tag must fit a pool buffer.
 inline constexpr size_t kMaxSealedPlaintext = kBufferCapacity - crypto::kTransportHeaderSize - crypto::kAuthTagSize -

@@ -41,7 +41,7 @@ void fix_up(uint8_t* p, size_t n, unsigned mode) {
 }
 
 // B's view of what A sends: a transport message on B's session must open and hold a packet.
-void check_sealed(const Rig& rig, const OutboundDatagram& d) {
+void check_sealed(Rig& rig, const OutboundDatagram& d) {
   const auto& session = rig.b.session();
   if (!session) return;
   std::span<const uint8_t> msg(d.buffer->data(), d.buffer->size());
@@ -52,6 +52,7 @@ void check_sealed(const Rig& rig, const OutboundDatagram& d) {
   auto plain = crypto::open_transport(session->receiving, crypto::transport_counter_of(copy.data()), copy.data(),
                                       copy.size());
   FUZZ_CHECK(plain.has_value());
+  ++rig.opened_by_b;
   // Padded to a multiple of 16, except where that would pass the MTU (transport.h).
   const size_t mtu = device_options(rig.config).mtu;
   FUZZ_CHECK(*plain % crypto::kTransportPaddingMultiple == 0 || *plain >= mtu);

@@ -110,7 +110,7 @@ class OuterHarness {
       case OuterOp::Time: {
         flush();
         static constexpr int64_t kUnits[4] = {millis(1), millis(100), seconds(1), seconds(10)};
-        const int64_t delta = in.u8() * kUnits[(op >> 3) & 3] * ((op & 0x80) ? 60 : 1);
+        const int64_t delta = in.u8() * kUnits[(op >> 3) & 3];
         rig_.advance(delta, [](const OutboundDatagram&) {});
         break;
       }

@@ -164,7 +164,7 @@ void device_outer_seeds(const std::vector<std::pair<std::string, std::vector<uin
     w.u8(kEstablishSession | kKeepalive);
     transport(w, from_b, 2);
     w.u8(outer_op(OuterOp::Inner)).u8(8);
-    w.u8(outer_op(OuterOp::Time, 3, kOpTimesSixty)).u8(10);  // 100 minutes
+    w.u8(outer_op(OuterOp::Time, 3)).u8(100);  // 1000 s: rekey, expiry, zeroing
     transport(w, from_b);
     write(t, "session-timers", w.out);
   }

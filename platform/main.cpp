@@ -20,7 +20,7 @@ namespace {
 
 using namespace sluice::platform;
 
-constexpr const char* kVersion = "0.1.0";  // keep in step with project() in CMakeLists.txt
+constexpr const char* kVersion = SLUICE_VERSION;
 constexpr int kExitOk = 0, kExitError = 1, kExitUsage = 2;
 
 constexpr const char* kUsage =

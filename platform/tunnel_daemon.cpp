@@ -66,7 +66,6 @@ Result<std::unique_ptr<TunnelDaemon>> TunnelDaemon::create(TunnelDaemonOptions o
   d->tun_ = std::move(*tun);
 
   DeviceOptions device_options;
-  device_options.name = d->tun_->name();
   device_options.mtu = options.mtu;
   d->device_ = std::make_unique<Device>(device_options, *d->pool_);
 

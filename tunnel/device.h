@@ -20,7 +20,7 @@
 namespace sluice {
 
 struct DeviceOptions {
-  std::string name = "sluice";  // used in log lines
+  std::string log_prefix;  // put before every log line of this device, e.g. "wg0: "
   uint32_t mtu = 1420;          // inner MTU: bounds transport padding
   // Handshake messages per second above which the device is "under load" and demands a
   // valid mac2 (a cookie) before doing any Diffie-Hellman. 0 = always under load.

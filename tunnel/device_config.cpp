@@ -28,12 +28,12 @@ Peer* Device::Impl::add_peer(const Key& public_key) {
   if (has_private_key && !crypto::dh(p.precomputed_static_static, identity.private_key, public_key))
     p.precomputed_static_static = {};
   peer_by_key.emplace(public_key, id);
-  spdlog::info("{}: peer {} added", options().name, short_key(public_key));
+  spdlog::info("{}peer {} added", options().log_prefix, short_key(public_key));
   return &p;
 }
 
 void Device::Impl::remove_peer(Peer& peer) {
-  spdlog::info("{}: peer {} removed", options().name, short_key(peer.public_key));
+  spdlog::info("{}peer {} removed", options().log_prefix, short_key(peer.public_key));
   zero_key_material(peer);
   while (PacketBuffer* b = peer.staged.pop()) pool().release(b);
   allowed_ips.remove_peer(peer.id);
@@ -96,7 +96,7 @@ void Device::apply(const DeviceChange& change, const Now& now, DeviceOutput& out
     if (pc.preshared_key) peer->preshared_key = *pc.preshared_key;
     if (pc.endpoint && peer->endpoint != pc.endpoint) {
       peer->endpoint = pc.endpoint;
-      spdlog::info("{}: peer {} endpoint set to {}", options_.name, short_key(peer->public_key),
+      spdlog::info("{}peer {} endpoint set to {}", options_.log_prefix, short_key(peer->public_key),
                    pc.endpoint->to_string());
     }
     if (pc.replace_allowed_ips) m.allowed_ips.remove_peer(peer->id);

@@ -25,7 +25,7 @@ void retire(std::unordered_map<uint32_t, IndexEntry>& indices, std::unique_ptr<K
 void update_endpoint(Peer& peer, const Endpoint& source, const std::string& device_name) {
   if (peer.endpoint == source) return;
   // Roaming: only called once a message from `source` has been authenticated.
-  spdlog::debug("{}: peer {} endpoint {} -> {}", device_name,
+  spdlog::debug("{}peer {} endpoint {} -> {}", device_name,
                 crypto::key_to_base64(peer.public_key).substr(0, 8),
                 peer.endpoint ? peer.endpoint->to_string() : "(none)", source.to_string());
   peer.endpoint = source;
@@ -98,7 +98,7 @@ void Device::Impl::send_initiation(Peer& peer, const Now& now, bool is_retry, De
   peer.last_sent_handshake_ns = now.mono_ns;
   peer.tx_bytes += msg.size();
   ++counters().handshake_initiations_sent;
-  spdlog::debug("{}: sending handshake initiation to {}{}", options().name,
+  spdlog::debug("{}sending handshake initiation to {}{}", options().log_prefix,
                 peer.endpoint->to_string(), is_retry ? " (retry)" : "");
   emit(counters(), out, *peer.endpoint, b);
   peer.timers.any_authenticated_packet_traversal(now.mono_ns, peer.persistent_keepalive_interval);
@@ -154,7 +154,7 @@ void Device::Impl::handle_initiation(const InboundDatagram& d, const Now& now, D
   peer->latest_timestamp = st->timestamp;
   peer->last_initiation_consumed_ns = now.mono_ns;
   peer->rx_bytes += msg.size();
-  update_endpoint(*peer, d.source, options().name);
+  update_endpoint(*peer, d.source, options().log_prefix);
   peer->timers.any_authenticated_packet_received();
   peer->timers.any_authenticated_packet_traversal(now.mono_ns, peer->persistent_keepalive_interval);
 
@@ -183,7 +183,7 @@ void Device::Impl::handle_initiation(const InboundDatagram& d, const Now& now, D
   peer->last_sent_handshake_ns = now.mono_ns;
   peer->tx_bytes += resp.size();
   ++counters().handshake_responses_sent;
-  spdlog::debug("{}: answering handshake initiation from {}", options().name, d.source.to_string());
+  spdlog::debug("{}answering handshake initiation from {}", options().log_prefix, d.source.to_string());
   emit(counters(), out, d.source, b);
   peer->timers.session_derived(now.mono_ns);
   peer->timers.any_authenticated_packet_traversal(now.mono_ns, peer->persistent_keepalive_interval);
@@ -223,8 +223,8 @@ void Device::Impl::handle_response(const InboundDatagram& d, const Now& now, Dev
   peer->rx_bytes += msg.size();
   peer->last_handshake_wall_ns = now.wall_ns;
   ++counters().handshakes_completed;
-  update_endpoint(*peer, d.source, options().name);
-  spdlog::info("{}: handshake with {} complete (initiator)", options().name,
+  update_endpoint(*peer, d.source, options().log_prefix);
+  spdlog::info("{}handshake with {} complete (initiator)", options().log_prefix,
                crypto::key_to_base64(peer->public_key).substr(0, 8));
   peer->timers.session_derived(now.mono_ns);
   peer->timers.handshake_complete();
@@ -241,7 +241,7 @@ void Device::Impl::handle_cookie_reply(const InboundDatagram& d, const Now& now)
   if (peer == nullptr) return counters().drop(DropReason::UnknownReceiverIndex);
   if (!peer->cookie.consume_reply(msg, now.mono_ns))
     return counters().drop(DropReason::HandshakeFailed);
-  spdlog::debug("{}: received cookie reply from {}", options().name, d.source.to_string());
+  spdlog::debug("{}received cookie reply from {}", options().log_prefix, d.source.to_string());
 }
 
 }  // namespace sluice

@@ -101,11 +101,11 @@ void Device::Impl::handle_transport(const InboundDatagram& d, const Now& now, De
     peer.timers.handshake_complete();
     peer.last_handshake_wall_ns = now.wall_ns;
     ++counters().handshakes_completed;
-    spdlog::info("{}: handshake with {} complete (responder)", options().name,
+    spdlog::info("{}handshake with {} complete (responder)", options().log_prefix,
                  crypto::key_to_base64(peer.public_key).substr(0, 8));
   }
   if (peer.endpoint != d.source) {
-    spdlog::debug("{}: peer {} roamed to {}", options().name,
+    spdlog::debug("{}peer {} roamed to {}", options().log_prefix,
                   crypto::key_to_base64(peer.public_key).substr(0, 8), d.source.to_string());
     peer.endpoint = d.source;
   }

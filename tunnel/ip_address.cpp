@@ -24,7 +24,9 @@ IpAddress IpAddress::v6(const uint8_t* sixteen_bytes) {
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   // inet_pton needs a NUL-terminated string; longer text than an IPv6 literal is invalid anyway.
   char buf[INET6_ADDRSTRLEN + 1];
-  if (text.empty() || text.size() >= sizeof(buf)) return std::nullopt;
+  // inet_pton would stop at an embedded NUL and accept "1.2.3.4\0junk".
+  if (text.empty() || text.size() >= sizeof(buf) || text.find('\0') != std::string_view::npos)
+    return std::nullopt;
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';
   uint8_t raw[16];

@@ -40,7 +40,7 @@ sl_pass() { printf 'PASS: %s: %s\n' "$SL_TEST_NAME" "$*"; }
 sl_dump_logs() {
   [[ -n $SL_TMP && -d $SL_TMP ]] || return 0
   local f
-  for f in "$SL_TMP"/*.log; do
+  for f in "$SL_TMP"/*.log*; do
     [[ -s $f ]] || continue
     printf '\n----- %s (last 60 lines) -----\n' "$(basename "$f")"
     tail -n 60 "$f" || true
@@ -149,6 +149,18 @@ sl_cleanup() {
   for ifc in "${SL_IFACES[@]}"; do rm -f "/var/run/wireguard/$ifc.sock"; done
   for ns in "${SL_ETC_NETNS[@]}"; do rm -rf "/etc/netns/$ns"; done
   rmdir /etc/netns 2>/dev/null
+  # 4. A sanitizer report from any process whose exit status the test did not check (a daemon
+  #    started by wg-quick, say) still fails the test.
+  if ((rc == 0)) && [[ -n $SL_TMP ]]; then
+    local reports
+    reports=$(grep -lE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$SL_TMP"/*.log* 2>/dev/null)
+    if [[ -n $reports ]]; then
+      rc=1
+      SL_FAILED=1
+      printf 'FAIL: %s: sanitizer report in: %s\n' "$SL_TEST_NAME" "$(xargs -n1 basename <<<"$reports" | paste -sd' ')" >&2
+      sl_dump_logs >&2
+    fi
+  fi
   if ((rc != 0)) && ((SL_FAILED == 0)); then
     printf 'FAIL: %s: exited with status %s\n' "$SL_TEST_NAME" "$rc" >&2
     sl_dump_logs >&2

@@ -128,6 +128,7 @@ bad_case() { # bad_case LINE KEY  (config on stdin)
   local line=$1 key=$2 out rc=0
   (umask 077 && cat >"$CONF")
   out=$(ip netns exec "$NS_U" timeout 10 "$SLUICE" up "$CONF" 2>&1 </dev/null) || rc=$?
+  printf '%s\n' "$out" >>"$SL_TMP/sluice-up-bad-configs.log" # scanned for sanitizer reports
   [[ $rc -ne 124 ]] || sl_fail "sluice up with a bad $key (line $line) did not exit within 10s"
   sl_assert_eq "exit status of sluice up with a bad $key" 1 "$rc"
   sl_assert_contains "error message for a bad $key" "$IF_U.conf:$line: $key" "$out"

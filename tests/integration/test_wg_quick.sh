@@ -44,7 +44,11 @@ AllowedIPs = $INNER4_A/32, $INNER6_A/128, 10.99.0.0/24
 CONF
 )
 SL_IFACES+=("$IF_Q")
+# The daemon's exit status is nobody's to check, so in a sanitizer build its reports go to files
+# that the cleanup scans (sluice-daemon-sanitizer.log.PID).
+SAN_LOG="log_path=$SL_TMP/sluice-daemon-sanitizer.log"
 if ! ip netns exec "$NS_Q" env LOG_LEVEL="$SL_LOG_LEVEL" WG_QUICK_USERSPACE_IMPLEMENTATION="$SLUICE" \
+  ASAN_OPTIONS="${ASAN_OPTIONS:-}:$SAN_LOG" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:$SAN_LOG" \
   timeout 60 wg-quick up "$CONF" >"$SL_TMP/wg-quick-up.log" 2>&1 </dev/null; then
   sl_fail "wg-quick up failed"
 fi

@@ -15,7 +15,7 @@ SimNode::SimNode(std::string n, Endpoint o, IpAddress i, DeviceOptions options)
       public_key(crypto::public_key_of(private_key)),
       pool(1024, 2048),
       device([&] {
-        options.name = name;
+        options.log_prefix = name + ": ";
         return options;
       }(), pool) {
   DeviceChange change;

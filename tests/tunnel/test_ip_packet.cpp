@@ -3,6 +3,7 @@
 #include <random>
 #include <vector>
 
+#include "tunnel/ip_address.h"
 #include "tunnel/ip_packet.h"
 
 using namespace sluice;
@@ -206,4 +207,12 @@ TEST_CASE("ip_packet: random bytes are never over-read or trusted", "[ip_packet]
     REQUIRE(static_cast<unsigned>(info->family) == (p[0] >> 4));
   }
   CHECK(accepted > 1000);
+}
+
+TEST_CASE("address text with an embedded NUL is rejected", "[ip_address]") {
+  using namespace std::string_view_literals;
+  CHECK_FALSE(sluice::IpAddress::parse("1.2.3.4\0junk"sv));
+  CHECK_FALSE(sluice::IpPrefix::parse("10.0.0.0\0/8"sv));
+  CHECK_FALSE(sluice::Endpoint::parse("1.2.3.4\0:51820"sv));
+  CHECK(sluice::IpAddress::parse("1.2.3.4"sv));
 }
