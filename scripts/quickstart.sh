@@ -15,10 +15,7 @@ bash scripts/install-deps.sh
 
 gen=Ninja
 [[ -f build-release/CMakeCache.txt ]] && gen=$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' build-release/CMakeCache.txt)
-# Release at -O2 (CMake's default Release is -O3, where GCC 12 raises false -Wrestrict errors in
-# std::string code under -Werror; see GCC PR 105329).
-cmake -S . -B build-release -G "${gen:-Ninja}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DSLUICE_BUILD_TESTS=OFF
+cmake -S . -B build-release -G "${gen:-Ninja}" -DCMAKE_BUILD_TYPE=Release -DSLUICE_BUILD_TESTS=OFF
 cmake --build build-release -j "${JOBS:-2}" --target sluice_cli
 echo "quickstart: built $(pwd)/build-release/sluice"
 

@@ -14,6 +14,8 @@
 #   SLUICE_ASAN_INTEGRATION=0   skip the integration tests in the ASan build (default 1)
 #   SLUICE_INTEGRATION=0        skip all integration tests (default 1; they need root)
 #   SLUICE_SKIP_DEPS=1          do not run install-deps.sh
+#   SLUICE_ASAN_BUILD_TYPE=T    CMake build type of build-asan/ (default RelWithDebInfo; Debug
+#                               compiles faster, runs slower)
 #   JOBS=N                      build and unit-test parallelism (default 2)
 set -euo pipefail
 
@@ -21,6 +23,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
 JOBS=${JOBS:-2}
 ASAN_INTEGRATION=${SLUICE_ASAN_INTEGRATION:-1}
+ASAN_BUILD_TYPE=${SLUICE_ASAN_BUILD_TYPE:-RelWithDebInfo}
 INTEGRATION=${SLUICE_INTEGRATION:-1}
 LOGDIR=$(mktemp -d /tmp/sluice-test.XXXXXX)
 trap 'rm -rf "$LOGDIR"' EXIT
@@ -39,22 +42,22 @@ if [[ $INTEGRATION == 1 && $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
-# configure DIR CMAKE_ARGS...: keep whatever generator an existing build dir was made with.
+# configure DIR BUILD_TYPE CMAKE_ARGS...: keeps whatever generator an existing build dir has.
 configure() {
-  local dir=$1 gen=Ninja
-  shift
+  local dir=$1 type=$2 gen=Ninja
+  shift 2
   if [[ -f $dir/CMakeCache.txt ]]; then
     gen=$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$dir/CMakeCache.txt")
   fi
-  cmake -S "$REPO" -B "$dir" -G "${gen:-Ninja}" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
+  cmake -S "$REPO" -B "$dir" -G "${gen:-Ninja}" -DCMAKE_BUILD_TYPE="$type" "$@"
 }
 
 banner "build/ (RelWithDebInfo)"
-configure build -DSLUICE_SANITIZE=OFF
+configure build RelWithDebInfo -DSLUICE_SANITIZE=OFF
 cmake --build build -j "$JOBS"
 
-banner "build-asan/ (RelWithDebInfo, ASan + UBSan)"
-configure build-asan -DSLUICE_SANITIZE=ON
+banner "build-asan/ ($ASAN_BUILD_TYPE, ASan + UBSan)"
+configure build-asan "$ASAN_BUILD_TYPE" -DSLUICE_SANITIZE=ON
 cmake --build build-asan -j "$JOBS"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}

@@ -179,6 +179,11 @@ sl_name() {
 }
 
 sl_netns_add() { # sl_netns_add NAME
+  # A namespace of this name is a leftover of a killed run whose PID we now reuse, unless
+  # something still runs in it.
+  if [[ -e /var/run/netns/$1 && -z $(ip netns pids "$1" 2>/dev/null) ]]; then
+    ip netns del "$1" 2>/dev/null || true
+  fi
   ip netns add "$1" || sl_fail "cannot create network namespace $1"
   SL_NETNS+=("$1")
   ip -n "$1" link set lo up
