@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 namespace sluice::crypto {
 
 bool crypto_init() { return sodium_init() >= 0; }
@@ -19,6 +21,12 @@ constexpr size_t kHexKeyLength = 64;
 
 std::optional<Key> key_from_base64(std::string_view text) {
   if (text.size() != kBase64KeyLength) return std::nullopt;
+  // libsodium 1.0.18 decodes every byte from 0x80 to 0xFF as '/', so the alphabet is checked
+  // here: 43 base64 characters and the one '=' of padding, as wg(8) accepts.
+  auto in_alphabet = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+  };
+  if (!std::all_of(text.begin(), text.end() - 1, in_alphabet) || text.back() != '=') return std::nullopt;
   Key key{};
   size_t decoded = 0;
   const char* end = nullptr;

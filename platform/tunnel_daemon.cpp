@@ -170,20 +170,23 @@ void TunnelDaemon::check_pool_idle() const {
   assert(device_->peer_count() != 0 || pool_->available() == pool_->count());
 }
 
+bool TunnelDaemon::acquire_read_buffers() {
+  read_buffers_.clear();
+  while (read_buffers_.size() < options_.batch_size) {
+    PacketBuffer* b = pool_->acquire();
+    if (b == nullptr) break;
+    read_buffers_.push_back(b);
+  }
+  if (!read_buffers_.empty()) return true;
+  // Every buffer is staged in the Device or in flight; packets wait in the kernel's queues
+  // (which drop past their length) until buffers come back.
+  ++counters_.pool_exhausted;
+  return false;
+}
+
 void TunnelDaemon::on_tun_readable() {
   for (size_t batch = 0; batch < options_.batches_per_wakeup; ++batch) {
-    read_buffers_.clear();
-    while (read_buffers_.size() < options_.batch_size) {
-      PacketBuffer* b = pool_->acquire();
-      if (b == nullptr) break;
-      read_buffers_.push_back(b);
-    }
-    if (read_buffers_.empty()) {
-      // Every buffer is staged in the Device or in flight; the packets wait in the TUN queue
-      // (and the kernel drops past its length) until buffers come back.
-      ++counters_.pool_exhausted;
-      return;
-    }
+    if (!acquire_read_buffers()) return;
     const int n = tun_->read_batch(read_buffers_);
     const size_t got = n > 0 ? static_cast<size_t>(n) : 0;
     for (size_t i = got; i < read_buffers_.size(); ++i) pool_->release(read_buffers_[i]);
@@ -213,16 +216,7 @@ void TunnelDaemon::on_tun_readable() {
 
 void TunnelDaemon::on_udp_readable() {
   for (size_t batch = 0; batch < options_.batches_per_wakeup; ++batch) {
-    read_buffers_.clear();
-    while (read_buffers_.size() < options_.batch_size) {
-      PacketBuffer* b = pool_->acquire();
-      if (b == nullptr) break;
-      read_buffers_.push_back(b);
-    }
-    if (read_buffers_.empty()) {
-      ++counters_.pool_exhausted;
-      return;
-    }
+    if (!acquire_read_buffers()) return;
     UdpSocket* socket = udp_.get();
     const int n = socket->receive_batch(read_buffers_, std::span<Endpoint>(sources_));
     const size_t got = n > 0 ? static_cast<size_t>(n) : 0;

@@ -99,6 +99,9 @@ class TunnelDaemon {
   explicit TunnelDaemon(TunnelDaemonOptions options);
 
   Now now() const;
+  // Fills read_buffers_ with up to batch_size pool buffers (owned by this class until handed
+  // to the Device or released); false, counted, when the pool is empty.
+  bool acquire_read_buffers();
   void on_tun_readable();
   void on_udp_readable();
   void on_signal();

@@ -106,7 +106,7 @@ void Device::apply(const DeviceChange& change, const Now& now, DeviceOutput& out
       peer->persistent_keepalive_interval = *pc.persistent_keepalive_interval;
       if (peer->persistent_keepalive_interval == 0) {
         peer->timers.persistent_keepalive = PeerTimers::kOff;
-      } else if (was_off && m.has_private_key) {
+      } else if (was_off && m.has_private_key && peer->endpoint) {
         // As wireguard-go: turning keepalive on sends one now, which starts a handshake.
         m.send_keepalive(*peer, now, out);
       }

@@ -29,13 +29,14 @@ void Device::Impl::send_keepalive(Peer& peer, const Now& now, DeviceOutput& out)
 
 void Device::Impl::send_staged(Peer& peer, const Now& now, DeviceOutput& out) {
   if (peer.staged.empty()) return;
+  if (!peer.endpoint) {
+    // Nowhere to send them and nowhere to send a handshake: the peer must contact us first.
+    while (PacketBuffer* b = peer.staged.pop()) drop(b, DropReason::NoEndpoint);
+    return;
+  }
   Keypair* kp = peer.current.get();
   if (kp == nullptr || !kp->can_send(now.mono_ns)) {
     send_initiation(peer, now, false, out);
-    return;
-  }
-  if (!peer.endpoint) {
-    while (PacketBuffer* b = peer.staged.pop()) drop(b, DropReason::NoEndpoint);
     return;
   }
   bool sent_data = false;

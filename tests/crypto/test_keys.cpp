@@ -93,3 +93,15 @@ TEST_CASE("crypto_init is idempotent", "[keys]") {
   CHECK(crypto_init());
   CHECK(crypto_init());
 }
+
+TEST_CASE("base64 keys with bytes outside the alphabet are rejected", "[keys]") {
+  // Found by fuzz_keys: libsodium 1.0.18 reads bytes 0x80-0xFF as '/'.
+  std::string text = "20glfhI3l2p0rYz+3KACE0CP6JrGJR8bkw////////o=";
+  REQUIRE(sluice::crypto::key_from_base64(text));
+  for (int byte = 0x80; byte <= 0xff; ++byte) {
+    std::string bad = text;
+    bad[34] = static_cast<char>(byte);
+    CHECK_FALSE(sluice::crypto::key_from_base64(bad));
+  }
+  CHECK_FALSE(sluice::crypto::key_from_base64("20glfhI3l2p0rYz+3KACE0CP6JrGJR8bkw////////o-"));
+}

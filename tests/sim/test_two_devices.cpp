@@ -240,3 +240,13 @@ TEST_CASE("handshake attempts stop after REKEY_ATTEMPT_TIME and staged packets a
   CHECK(p.b->device.counters().dropped(DropReason::UnknownPeer) == sent);
   CHECK(p.a->pool.available() == p.a->pool.count());  // nothing leaked from the pool
 }
+
+TEST_CASE("packets for a peer without an endpoint are dropped and counted, not held", "[sim]") {
+  Pair p(11);
+  p.net.add_peer(*p.b, *p.a, /*with_endpoint=*/false);
+  p.net.send_inner(*p.b, *p.a, 1);
+  p.net.send_inner(*p.b, *p.a, 2);
+  CHECK(p.b->device.counters().dropped(DropReason::NoEndpoint) == 2);
+  CHECK(p.b->device.counters().handshake_initiations_sent == 0);
+  CHECK(p.b->pool.available() == p.b->pool.count());
+}
