@@ -85,7 +85,17 @@ sl_pass "${#bad_wg_set[@]} bad wg set commands failed and left the configuration
 sl_step "raw UAPI set requests with bad input get a non-zero errno and change nothing"
 hex() { base64 -d <<<"$1" | od -An -v -tx1 | tr -d ' \n'; }
 P1HEX=$(hex "$P1")
+P2HEX=$(hex "$P2")
 bad_uapi=(
+  # Valid changes before a bad line must not be applied either: the request is all or nothing.
+  "public_key=$P2HEX
+remove=true
+public_key=$P1HEX
+allowed_ip=nope"
+  "replace_peers=true
+listen_port=51999
+public_key=$P1HEX
+endpoint=not-an-address:1"
   "public_key=zz"
   "public_key=${P1HEX:0:62}"
   "private_key=abc"
