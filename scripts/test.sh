@@ -8,11 +8,13 @@
 #    (RelWithDebInfo with -DSLUICE_SANITIZE=ON: AddressSanitizer + UndefinedBehaviorSanitizer);
 # 3. runs the unit tests (ctest -LE integration) in both builds, and the netns integration tests
 #    (ctest -L integration) in build/ and, unless switched off, in build-asan/;
-# 4. prints every ctest summary, then one total line; exits non-zero if anything failed.
+# 4. builds the libFuzzer targets (build-fuzz/, clang-14) and runs each briefly (fuzz/run);
+# 5. prints every summary, then one total line; exits non-zero if anything failed.
 #
 # Env:
 #   SLUICE_ASAN_INTEGRATION=0   skip the integration tests in the ASan build (default 1)
 #   SLUICE_INTEGRATION=0        skip all integration tests (default 1; they need root)
+#   SLUICE_FUZZ_SECONDS=N       seconds per libFuzzer target in build-fuzz/ (default 10; 0 skips)
 #   SLUICE_SKIP_DEPS=1          do not run install-deps.sh
 #   SLUICE_ASAN_BUILD_TYPE=T    CMake build type of build-asan/ (default RelWithDebInfo; Debug
 #                               compiles faster, runs slower)
@@ -25,6 +27,7 @@ JOBS=${JOBS:-2}
 ASAN_INTEGRATION=${SLUICE_ASAN_INTEGRATION:-1}
 ASAN_BUILD_TYPE=${SLUICE_ASAN_BUILD_TYPE:-RelWithDebInfo}
 INTEGRATION=${SLUICE_INTEGRATION:-1}
+FUZZ_SECONDS=${SLUICE_FUZZ_SECONDS:-10}
 LOGDIR=$(mktemp -d /tmp/sluice-test.XXXXXX)
 trap 'rm -rf "$LOGDIR"' EXIT
 
@@ -94,6 +97,22 @@ if [[ $INTEGRATION == 1 ]]; then
   if [[ $ASAN_INTEGRATION == 1 ]]; then
     run_ctest "integration (build-asan)" build-asan -L integration
   fi
+fi
+
+# A short libFuzzer run of every target keeps them building and in bounds (ASan + UBSan);
+# the long runs are `fuzz/run SECONDS` by hand. One passed/failed count per target.
+if ((FUZZ_SECONDS > 0)); then
+  banner "fuzz ($FUZZ_SECONDS s per target)"
+  log="$LOGDIR/fuzz.log"
+  rc=0
+  bash fuzz/run "$FUZZ_SECONDS" 2>&1 | tee "$log" || rc=$?
+  ok=$(grep -cE '^fuzz_[a-z0-9_]+ +[0-9?]+ execs +ok$' "$log" || true)
+  bad=$(grep -E '^fuzz_[a-z0-9_]+ +[0-9?]+ execs ' "$log" | grep -cvE ' ok$' || true)
+  if ((rc != 0 && bad == 0)); then bad=1; fi  # the build itself failed
+  PASSED=$((PASSED + ok))
+  FAILED=$((FAILED + bad))
+  ((rc == 0)) || STATUS=1
+  SUMMARY+=("$(printf '%-24s %d targets ok, %d failed' "fuzz:" "$ok" "$bad")")
 fi
 
 banner "summary (total time $(stamp))"
