@@ -2,6 +2,8 @@
 // identities, a bounds-checked input reader, and the checks every target uses.
 #pragma once
 
+#include "common/deterministic_random.h"
+
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -32,38 +34,15 @@ namespace sluice::fuzz {
 // --- Deterministic randomness -------------------------------------------------------------
 // The device draws indices, ephemeral keys, cookie secrets and timer jitter from libsodium.
 // A fuzz input must replay exactly, so the targets reseed this stream at the start of every
-// input. Never use this outside fuzzing and tests.
-namespace detail {
-inline uint64_t rng_state = 0;
-inline uint64_t rng_next() {  // splitmix64
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-inline const char* rng_name() { return "sluice-fuzz-splitmix"; }
-inline uint32_t rng_random() { return static_cast<uint32_t>(rng_next()); }
-inline void rng_buf(void* out, size_t n) {
-  auto* p = static_cast<uint8_t*>(out);
-  while (n > 0) {
-    uint64_t v = rng_next();
-    size_t k = n < 8 ? n : 8;
-    std::memcpy(p, &v, k);
-    p += k;
-    n -= k;
-  }
-}
-inline randombytes_implementation rng_impl = {rng_name, rng_random, nullptr, nullptr, rng_buf, nullptr};
-}  // namespace detail
+// input (tests/common/deterministic_random.h).
 
 // Call once, first thing (before any sodium_init()). Also silences logging: the device logs
 // every handshake at info level, which would drown libFuzzer's output.
 inline void init_deterministic_process() {
-  randombytes_set_implementation(&detail::rng_impl);
-  if (sodium_init() < 0) __builtin_trap();
+  test::use_deterministic_randombytes();
   spdlog::set_level(spdlog::level::off);
 }
-inline void reseed_random(uint64_t seed) { detail::rng_state = seed; }
+inline void reseed_random(uint64_t seed) { test::reseed_randombytes(seed); }
 
 // --- Fixed identities ---------------------------------------------------------------------
 // 32 copies of `fill`, clamped: stable across runs, so seeds stay valid.

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <set>
 
-#include "sim/deterministic_random.h"
+#include <spdlog/spdlog.h>
+
+#include "common/deterministic_random.h"
 #include "sim/sim_network.h"
 #include "tunnel/constants.h"
 
@@ -15,7 +17,11 @@ using namespace sluice::test;
 namespace {
 
 struct UseDeterministicRandom {
-  UseDeterministicRandom() { use_deterministic_randombytes(); }
+  UseDeterministicRandom() {
+    use_deterministic_randombytes();
+    // Ten simulated minutes of rekeys would otherwise print hundreds of info lines.
+    spdlog::set_level(spdlog::level::warn);
+  }
 } const use_deterministic_random;
 
 IpAddress ip(const char* text) { return *IpAddress::parse(text); }
