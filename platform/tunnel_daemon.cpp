@@ -65,8 +65,10 @@ Result<std::unique_ptr<TunnelDaemon>> TunnelDaemon::create(TunnelDaemonOptions o
   }
   d->tun_ = std::move(*tun);
 
+  d->crypto_workers_ = std::make_unique<CryptoWorkers>(options.crypto_threads);
   DeviceOptions device_options;
   device_options.mtu = options.mtu;
+  device_options.crypto_executor = d->crypto_workers_.get();
   d->device_ = std::make_unique<Device>(device_options, *d->pool_);
 
   auto udp = UdpSocket::open(0, 0);
@@ -104,8 +106,9 @@ Result<std::unique_ptr<TunnelDaemon>> TunnelDaemon::create(TunnelDaemonOptions o
   d->device_->apply(initial, d->now(), d->out_);
   d->flush();
 
-  spdlog::info("interface {} (index {}) created, UDP port {}, MTU {}", d->tun_->name(),
-               d->tun_->ifindex(), d->udp_->port(), options.mtu);
+  spdlog::info("interface {} (index {}) created, UDP port {}, MTU {}, {} crypto worker(s)",
+               d->tun_->name(), d->tun_->ifindex(), d->udp_->port(), options.mtu,
+               d->crypto_workers_->threads());
   return d;
 }
 

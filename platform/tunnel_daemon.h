@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "platform/crypto_workers.h"
 #include "platform/event_loop.h"
 #include "platform/link_monitor.h"
 #include "platform/result.h"
@@ -45,6 +46,8 @@ struct TunnelDaemonOptions {
   // Batches one readiness callback handles before giving the other fds a turn; the fd stays
   // readable (level-triggered), so the rest is read on the next wake-up.
   size_t batches_per_wakeup = 8;
+  // Worker threads for sealing and opening besides the event-loop thread (0: all inline).
+  size_t crypto_threads = CryptoWorkers::default_threads();
 };
 
 inline constexpr uint32_t kMinBufferMtu = 1500;
@@ -116,6 +119,7 @@ class TunnelDaemon {
   // Declaration order is destruction order reversed: the Device (which may hold staged
   // buffers) goes before the pool, and the loop outlives every fd registered with it.
   std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<CryptoWorkers> crypto_workers_;
   std::unique_ptr<BufferPool> pool_;
   std::unique_ptr<Device> device_;
   std::optional<SignalSet> signals_;

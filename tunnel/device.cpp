@@ -57,6 +57,7 @@ void Device::handle_inner(std::span<PacketBuffer* const> packets, const Now& now
     }
     impl_->send_inner(*peer, packet, now, out);
   }
+  impl_->run_seals();
 }
 
 void Device::handle_outer(std::span<const InboundDatagram> datagrams, const Now& now,
@@ -68,10 +69,16 @@ void Device::handle_outer(std::span<const InboundDatagram> datagrams, const Now&
       impl_->drop(d.buffer, DropReason::InvalidMessage);
       continue;
     }
+    if (*type == crypto::MessageType::TransportData) {
+      impl_->queue_transport(d, now);  // takes the buffer
+      continue;
+    }
+    // A handshake message may replace keypairs: finish the opens queued before it first, so
+    // the batch has the same effect as handling its datagrams one by one.
+    impl_->finish_transport(now, out);
     switch (*type) {
       case crypto::MessageType::TransportData:
-        impl_->handle_transport(d, now, out);  // takes the buffer
-        continue;
+        break;
       case crypto::MessageType::HandshakeInitiation:
         impl_->handle_initiation(d, now, out);
         break;
@@ -84,6 +91,8 @@ void Device::handle_outer(std::span<const InboundDatagram> datagrams, const Now&
     }
     pool_.release(d.buffer);
   }
+  impl_->finish_transport(now, out);
+  impl_->run_seals();
 }
 
 void Device::handle_timers(const Now& now, DeviceOutput& out) {
@@ -92,6 +101,7 @@ void Device::handle_timers(const Now& now, DeviceOutput& out) {
     if (p && p->timers.next() <= now.mono_ns) impl_->run_timers(*p, now, out);
   }
   impl_->ratelimiter.collect(now.mono_ns);
+  impl_->run_seals();
 }
 
 DeviceStatus Device::status() const {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tunnel/counters.h"
+#include "tunnel/crypto_executor.h"
 #include "tunnel/device_config.h"
 #include "tunnel/ip_address.h"
 #include "tunnel/packet_buffer.h"
@@ -25,6 +26,9 @@ struct DeviceOptions {
   // Handshake messages per second above which the device is "under load" and demands a
   // valid mac2 (a cookie) before doing any Diffie-Hellman. 0 = always under load.
   uint32_t under_load_handshakes_per_second = 128;
+  // Runs the seals and opens of each call, possibly on other threads; null runs them inline.
+  // Not owned; must outlive the device.
+  CryptoExecutor* crypto_executor = nullptr;
 };
 
 // A datagram received from the outer network. The device takes ownership of `buffer`.

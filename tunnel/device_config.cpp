@@ -112,6 +112,7 @@ void Device::apply(const DeviceChange& change, const Now& now, DeviceOutput& out
       }
     }
   }
+  m.run_seals();
 }
 
 }  // namespace sluice

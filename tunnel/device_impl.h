@@ -11,6 +11,7 @@
 #include "crypto/cookie.h"
 #include "crypto/keys.h"
 #include "crypto/noise.h"
+#include "crypto/transport_job.h"
 #include "tunnel/allowed_ips.h"
 #include "tunnel/device.h"
 #include "tunnel/peer.h"
@@ -22,6 +23,14 @@ namespace sluice {
 struct IndexEntry {
   uint32_t peer_id = 0;
   Keypair* keypair = nullptr;  // null: the peer's pending initiation
+};
+
+// A received transport message between its two phases: looked up and replay-checked, waiting
+// for its open job; `keypair` is compared, never dereferenced, after the jobs have run.
+struct PendingOpen {
+  InboundDatagram datagram;
+  uint32_t local_index = 0;
+  Keypair* keypair = nullptr;
 };
 
 struct Device::Impl {
@@ -42,6 +51,13 @@ struct Device::Impl {
   int64_t load_window_start = INT64_MIN / 2;
   uint32_t load_window_count = 0;
   int64_t last_under_load_ns = INT64_MIN / 2;
+
+  // Crypto queued during one public call. Seals point into buffers already in the caller's
+  // DeviceOutput; opens are finished (phase two) before anything that could change keypairs.
+  // Their capacity is kept, so steady state does not allocate.
+  std::vector<crypto::TransportJob> seal_jobs;
+  std::vector<crypto::TransportJob> open_jobs;
+  std::vector<PendingOpen> pending_opens;
 
   explicit Impl(Device& d) : device(d) {}
   // A secret hash seed, so remote hosts cannot aim at one rate-limit bucket.
@@ -77,7 +93,15 @@ struct Device::Impl {
   void send_inner(Peer& peer, PacketBuffer* packet, const Now& now, DeviceOutput& out);
   void send_staged(Peer& peer, const Now& now, DeviceOutput& out);
   void send_keepalive(Peer& peer, const Now& now, DeviceOutput& out);
-  void handle_transport(const InboundDatagram& d, const Now& now, DeviceOutput& out);
+  // Phase one of a received transport message: look-up and cheap checks, then an open job.
+  void queue_transport(const InboundDatagram& d, const Now& now);
+  // Runs the queued opens and finishes each in arrival order (phase two).
+  void finish_transport(const Now& now, DeviceOutput& out);
+  void finish_open(const PendingOpen& p, const crypto::TransportJob& job, const Now& now,
+                   DeviceOutput& out);
+  // Runs the queued seals; every public call ends with this, so DeviceOutput is complete.
+  void run_seals();
+  void run_jobs(std::vector<crypto::TransportJob>& jobs);
   void keep_key_fresh_after_send(Peer& peer, const Now& now, DeviceOutput& out);
 
   // Timers (device_timers.cpp).

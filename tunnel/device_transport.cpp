@@ -5,6 +5,7 @@
 #include "crypto/keys.h"
 #include "crypto/messages.h"
 #include "crypto/transport.h"
+#include "crypto/transport_job.h"
 #include "tunnel/device_impl.h"
 #include "tunnel/ip_packet.h"
 
@@ -45,12 +46,19 @@ void Device::Impl::send_staged(Peer& peer, const Now& now, DeviceOutput& out) {
       drop(b, DropReason::KeypairExpired);
       continue;
     }
-    size_t plaintext = b->size();
+    const size_t plaintext = b->size();
     // The header goes into the headroom in front of the inner packet; sealing is in place.
-    uint8_t* start = b->data() - crypto::kTransportHeaderSize;
+    // The counter is taken here, on the protocol thread, so it is unique whatever thread seals.
+    crypto::TransportJob& job = seal_jobs.emplace_back();
+    job.kind = crypto::TransportJob::Kind::Seal;
+    job.message = b->data() - crypto::kTransportHeaderSize;
+    job.plaintext_len = plaintext;
     // Padding stops at the MTU so that a full-sized inner packet still fits the path.
-    size_t length = crypto::seal_transport(kp->keys.sending, kp->remote_index, kp->send_counter++,
-                                           start, plaintext, crypto::padded_length(plaintext, options().mtu));
+    job.padded_len = crypto::padded_length(plaintext, options().mtu);
+    job.counter = kp->send_counter++;
+    job.receiver_index = kp->remote_index;
+    job.key = kp->keys.sending;
+    const size_t length = crypto::sealed_length(job.padded_len);
     b->set_bounds(b->offset() - crypto::kTransportHeaderSize, length);
     peer.tx_bytes += length;
     ++counters().datagrams_out;
@@ -76,22 +84,60 @@ void Device::Impl::keep_key_fresh_after_send(Peer& peer, const Now& now, DeviceO
     send_initiation(peer, now, false, out);
 }
 
-void Device::Impl::handle_transport(const InboundDatagram& d, const Now& now, DeviceOutput& out) {
+void Device::Impl::run_jobs(std::vector<crypto::TransportJob>& jobs) {
+  if (jobs.empty()) return;
+  if (CryptoExecutor* executor = options().crypto_executor) {
+    executor->run(jobs);
+  } else {
+    run_inline(jobs);
+  }
+}
+
+void Device::Impl::run_seals() {
+  run_jobs(seal_jobs);
+  seal_jobs.clear();
+}
+
+void Device::Impl::queue_transport(const InboundDatagram& d, const Now& now) {
   PacketBuffer* b = d.buffer;
-  auto it = indices.find(crypto::receiver_index_of({b->data(), b->size()}));
+  const uint32_t local_index = crypto::receiver_index_of({b->data(), b->size()});
+  auto it = indices.find(local_index);
   if (it == indices.end() || it->second.keypair == nullptr)
     return drop(b, DropReason::UnknownReceiverIndex);
   Keypair* kp = it->second.keypair;
-  Peer& peer = *peers[it->second.peer_id];
   if (!kp->can_receive(now.mono_ns)) return drop(b, DropReason::KeypairExpired);
   const uint64_t counter = crypto::transport_counter_of(b->data());
   // Cheap read-only check first, so replayed packets cost no decryption.
   if (!kp->replay.check(counter, kRejectAfterMessages)) return drop(b, DropReason::ReplayedCounter);
-  const size_t datagram_length = b->size();
-  auto plaintext = crypto::open_transport(kp->keys.receiving, counter, b->data(), b->size());
-  if (!plaintext) return drop(b, DropReason::DecryptionFailed);
-  // The window is updated only after authentication, so forged counters cannot advance it.
-  if (!kp->replay.check_and_update(counter, kRejectAfterMessages))
+  crypto::TransportJob& job = open_jobs.emplace_back();
+  job.kind = crypto::TransportJob::Kind::Open;
+  job.message = b->data();
+  job.message_len = b->size();
+  job.counter = counter;
+  job.key = kp->keys.receiving;
+  pending_opens.push_back({d, local_index, kp});
+}
+
+void Device::Impl::finish_transport(const Now& now, DeviceOutput& out) {
+  run_jobs(open_jobs);
+  for (size_t i = 0; i < pending_opens.size(); ++i) finish_open(pending_opens[i], open_jobs[i], now, out);
+  open_jobs.clear();
+  pending_opens.clear();
+}
+
+void Device::Impl::finish_open(const PendingOpen& p, const crypto::TransportJob& job, const Now& now,
+                               DeviceOutput& out) {
+  PacketBuffer* b = p.datagram.buffer;
+  // An earlier packet of this batch may have confirmed a new session and retired this keypair.
+  auto it = indices.find(p.local_index);
+  if (it == indices.end() || it->second.keypair != p.keypair)
+    return drop(b, DropReason::UnknownReceiverIndex);
+  Keypair* kp = p.keypair;
+  Peer& peer = *peers[it->second.peer_id];
+  if (!job.ok) return drop(b, DropReason::DecryptionFailed);
+  // The window is updated only after authentication, so forged counters cannot advance it;
+  // a duplicate within one batch passed the first check and is caught here.
+  if (!kp->replay.check_and_update(job.counter, kRejectAfterMessages))
     return drop(b, DropReason::ReplayedCounter);
 
   if (kp == peer.next.get()) {
@@ -105,12 +151,13 @@ void Device::Impl::handle_transport(const InboundDatagram& d, const Now& now, De
     spdlog::info("{}handshake with {} complete (responder)", options().log_prefix,
                  crypto::key_to_base64(peer.public_key).substr(0, 8));
   }
-  if (peer.endpoint != d.source) {
+  const Endpoint& source = p.datagram.source;
+  if (peer.endpoint != source) {
     spdlog::debug("{}peer {} roamed to {}", options().log_prefix,
-                  crypto::key_to_base64(peer.public_key).substr(0, 8), d.source.to_string());
-    peer.endpoint = d.source;
+                  crypto::key_to_base64(peer.public_key).substr(0, 8), source.to_string());
+    peer.endpoint = source;
   }
-  peer.rx_bytes += datagram_length;
+  peer.rx_bytes += job.message_len;
   peer.timers.any_authenticated_packet_received();
   peer.timers.any_authenticated_packet_traversal(now.mono_ns, peer.persistent_keepalive_interval);
 
@@ -124,13 +171,13 @@ void Device::Impl::handle_transport(const InboundDatagram& d, const Now& now, De
   }
   if (!peer.staged.empty()) send_staged(peer, now, out);
 
-  if (*plaintext == 0) {
+  if (job.plaintext_len == 0) {
     ++counters().keepalives_received;
     pool().release(b);
     return;
   }
   const uint8_t* inner = b->data() + crypto::kTransportHeaderSize;
-  auto info = parse_ip_packet({inner, *plaintext});
+  auto info = parse_ip_packet({inner, job.plaintext_len});
   if (!info) return drop(b, DropReason::InvalidDecrypted);
   auto owner = allowed_ips.lookup(info->source);
   if (!owner || *owner != peer.id) return drop(b, DropReason::SourceNotAllowed);

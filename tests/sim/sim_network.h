@@ -49,6 +49,9 @@ class SimNetwork {
                 const Key& psk = {});
 
   LinkConditions link;
+  // Hand a node every datagram due at the same instant in one handle_outer call, as a socket
+  // batch would, instead of one call per datagram.
+  bool batch_delivery = false;
   int64_t now() const { return now_; }
   Now clock() const { return Now{now_, now_ + wall_base_}; }
 
