@@ -61,6 +61,7 @@ using Framed = std::tuple<int, std::string, int>;
 Framed describe(const UapiRequest& r) {
   if (std::holds_alternative<UapiGetRequest>(r)) return {0, "", 0};
   if (auto* set = std::get_if<UapiSetRequest>(&r)) return {1, set->body, 0};
+  if (std::holds_alternative<UapiStatsRequest>(r)) return {3, "", 0};
   return {2, "", std::get<UapiError>(r).errno_value};
 }
 

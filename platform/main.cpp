@@ -3,6 +3,7 @@
 // tunnel_daemon, interface_config, daemonize and logging.
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "platform/interface_config.h"
 #include "platform/logging.h"
 #include "platform/tunnel_daemon.h"
+#include "platform/uapi_client.h"
 
 namespace {
 
@@ -24,8 +26,9 @@ constexpr const char* kVersion = SLUICE_VERSION;
 constexpr int kExitOk = 0, kExitError = 1, kExitUsage = 2;
 
 constexpr const char* kUsage =
-    "Usage: sluice [-f|--foreground] [--log-level LEVEL] INTERFACE\n"
-    "       sluice up CONFIG [--log-level LEVEL]\n"
+    "Usage: sluice [-f|--foreground] [OPTIONS] INTERFACE\n"
+    "       sluice up CONFIG [OPTIONS]\n"
+    "       sluice stats INTERFACE\n"
     "       sluice --version | --help\n"
     "\n"
     "sluice INTERFACE creates the TUN interface INTERFACE and its UAPI socket\n"
@@ -38,10 +41,15 @@ constexpr const char* kUsage =
     "AllowedIPs are applied, and removed again on SIGINT/SIGTERM. DNS is left to the system;\n"
     "default routes (0.0.0.0/0, ::/0) need wg-quick.\n"
     "\n"
+    "sluice stats INTERFACE prints the running daemon's counters as key=value lines: packets\n"
+    "and bytes each way, drops by reason, batch-size histograms and system calls.\n"
+    "\n"
     "Options:\n"
     "  -f, --foreground    stay in the foreground (also WG_PROCESS_FOREGROUND=1)\n"
     "  --log-level LEVEL   trace, debug, info, warn, error or off (default info; without this\n"
     "                      option LOG_LEVEL=verbose|debug|error|silent is read as by wireguard-go)\n"
+    "  --crypto-threads N  worker threads for encryption besides the main one (default: one\n"
+    "                      per further core; 0 = all on the main thread)\n"
     "  -h, --help          show this text\n"
     "  --version           show the version\n"
     "\n"
@@ -52,12 +60,28 @@ struct CommandLine {
   bool version = false;
   bool foreground = false;
   std::optional<spdlog::level::level_enum> log_level;
+  std::optional<size_t> crypto_threads;
   std::vector<std::string> positional;
 };
+
+constexpr size_t kMaxCryptoThreads = 64;
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "sluice: %s\n\n%s", message.c_str(), kUsage);
   return kExitUsage;
+}
+
+// "--name VALUE" or "--name=VALUE": nullopt if `arg` is another option; an empty inner
+// optional if the value is missing. Advances `i` past a separate value.
+std::optional<std::optional<std::string_view>> option_value(std::string_view arg, std::string_view name,
+                                                            int& i, int argc, char** argv) {
+  if (arg == name) {
+    if (i + 1 >= argc) return std::optional<std::string_view>{};
+    return std::optional<std::string_view>{argv[++i]};
+  }
+  if (arg.size() > name.size() && arg.starts_with(name) && arg[name.size()] == '=')
+    return std::optional<std::string_view>{arg.substr(name.size() + 1)};
+  return std::nullopt;
 }
 
 // Returns the exit code on a usage error.
@@ -75,19 +99,20 @@ std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
       cl.version = true;
     } else if (arg == "-f" || arg == "--foreground") {
       cl.foreground = true;
-    } else if (arg == "--log-level" || arg.starts_with("--log-level=")) {
-      std::string_view value;
-      if (arg == "--log-level") {
-        if (i + 1 >= argc) return usage_error("--log-level needs a value");
-        value = argv[++i];
-      } else {
-        value = arg.substr(std::string_view("--log-level=").size());
-      }
-      cl.log_level = parse_log_level(value);
+    } else if (auto value = option_value(arg, "--log-level", i, argc, argv)) {
+      if (!*value) return usage_error("--log-level needs a value");
+      cl.log_level = parse_log_level(**value);
       if (!cl.log_level) {
-        return usage_error("unknown log level '" + std::string(value) +
+        return usage_error("unknown log level '" + std::string(**value) +
                            "' (trace, debug, info, warn, error, off)");
       }
+    } else if (auto value = option_value(arg, "--crypto-threads", i, argc, argv)) {
+      if (!*value) return usage_error("--crypto-threads needs a value");
+      size_t n = 0;
+      const auto [end, ec] = std::from_chars((*value)->data(), (*value)->data() + (*value)->size(), n);
+      if (ec != std::errc{} || end != (*value)->data() + (*value)->size() || n > kMaxCryptoThreads)
+        return usage_error("--crypto-threads takes a number from 0 to " + std::to_string(kMaxCryptoThreads));
+      cl.crypto_threads = n;
     } else {
       return usage_error("unknown option " + std::string(arg));
     }
@@ -97,6 +122,34 @@ std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
 
 int exit_code_for(StopReason reason) {
   return reason == StopReason::Signal || reason == StopReason::LinkDeleted ? kExitOk : kExitError;
+}
+
+TunnelDaemonOptions daemon_options(const CommandLine& cl) {
+  TunnelDaemonOptions options;
+  if (cl.crypto_threads) options.crypto_threads = *cl.crypto_threads;
+  return options;
+}
+
+// `sluice stats INTERFACE`: asks the running daemon over its UAPI socket.
+int run_stats(const std::string& name) {
+  auto answer = uapi_request(name, "stats=1\n\n");
+  if (!answer) {
+    std::fprintf(stderr, "sluice: %s\n", answer.error().message.c_str());
+    return kExitError;
+  }
+  // Everything but the final "errno=N" line and the blank line.
+  std::string_view text = *answer;
+  text.remove_suffix(1);
+  const size_t last = text.rfind('\n', text.size() - 2);
+  const std::string_view errno_line = text.substr(last == std::string_view::npos ? 0 : last + 1);
+  if (errno_line != "errno=0\n") {
+    std::fprintf(stderr, "sluice: the daemon refused the stats request (%.*s)\n",
+                 static_cast<int>(errno_line.size() - 1), errno_line.data());
+    return kExitError;
+  }
+  const std::string_view lines = text.substr(0, last == std::string_view::npos ? 0 : last + 1);
+  std::fwrite(lines.data(), 1, lines.size(), stdout);
+  return kExitOk;
 }
 
 // `sluice [-f] INTERFACE`: as wireguard-go.
@@ -125,7 +178,7 @@ int run_interface(const std::string& name, const CommandLine& cl) {
   }
 
   spdlog::info("starting sluice {}", kVersion);
-  TunnelDaemonOptions options;
+  TunnelDaemonOptions options = daemon_options(cl);
   options.interface_name = name;
   auto daemon = TunnelDaemon::create(options);
   if (!daemon) {
@@ -155,7 +208,7 @@ int run_up(const std::string& path, const CommandLine& cl) {
   UpPlan& plan = std::get<UpPlan>(prepared);
 
   spdlog::info("starting sluice {} from {}", kVersion, path);
-  TunnelDaemonOptions options;
+  TunnelDaemonOptions options = daemon_options(cl);
   options.interface_name = plan.interface_name;
   options.mtu = plan.config.mtu.value_or(kDefaultInterfaceMtu);
   auto daemon = TunnelDaemon::create(options);
@@ -196,6 +249,10 @@ int main(int argc, char** argv) {
   if (!cl.positional.empty() && cl.positional[0] == "up") {
     if (cl.positional.size() != 2) return usage_error("up takes exactly one CONFIG file");
     return run_up(cl.positional[1], cl);
+  }
+  if (!cl.positional.empty() && cl.positional[0] == "stats") {
+    if (cl.positional.size() != 2) return usage_error("stats takes exactly one INTERFACE");
+    return run_stats(cl.positional[1]);
   }
   if (cl.positional.size() != 1) {
     return usage_error(cl.positional.empty() ? "missing INTERFACE" : "too many arguments");

@@ -209,6 +209,8 @@ void TunnelDaemon::on_tun_readable() {
     }
     if (got == 0) return;
     spdlog::trace("tun: read {} packets", got);
+    counters_.tun_read_batches.record(got);
+    for (const PacketBuffer* b : read_buffers_) counters_.tun_bytes_in += b->size();
     // Ownership of every read buffer passes to the Device here.
     device_->handle_inner(read_buffers_, now(), out_);
     read_buffers_.clear();
@@ -240,6 +242,8 @@ void TunnelDaemon::on_udp_readable() {
     }
     if (got == 0) return;
     spdlog::trace("udp: received {} datagrams", got);
+    counters_.udp_receive_batches.record(got);
+    for (const InboundDatagram& d : inbound_) counters_.udp_bytes_in += d.buffer->size();
     if (!inbound_.empty()) {
       // Ownership of every datagram buffer passes to the Device here.
       device_->handle_outer(inbound_, now(), out_);
@@ -258,6 +262,9 @@ void TunnelDaemon::flush() {
       sent = n > 0 ? static_cast<size_t>(n) : 0;
     }
     counters_.udp_send_dropped += out_.datagrams.size() - std::min(sent, out_.datagrams.size());
+    counters_.udp_send_batches.record(out_.datagrams.size());
+    for (size_t i = 0; i < std::min(sent, out_.datagrams.size()); ++i)
+      counters_.udp_bytes_out += out_.datagrams[i].buffer->size();
     spdlog::trace("udp: sent {} of {} datagrams", sent, out_.datagrams.size());
     for (const OutboundDatagram& d : out_.datagrams) pool_->release(d.buffer);
   }
@@ -268,6 +275,9 @@ void TunnelDaemon::flush() {
       written = n > 0 ? static_cast<size_t>(n) : 0;
     }
     counters_.tun_write_dropped += out_.inner.size() - std::min(written, out_.inner.size());
+    counters_.tun_write_batches.record(out_.inner.size());
+    for (size_t i = 0; i < std::min(written, out_.inner.size()); ++i)
+      counters_.tun_bytes_out += out_.inner[i]->size();
     spdlog::trace("tun: wrote {} of {} packets", written, out_.inner.size());
     for (PacketBuffer* b : out_.inner) pool_->release(b);
   }
@@ -358,6 +368,10 @@ std::string TunnelDaemon::handle_uapi_request(std::string_view request) {
     spdlog::debug("uapi: get");
     return format_uapi_get(status) + format_uapi_errno(0);
   }
+  if (op == "stats=1") {
+    // Sluice's own operation (wg never sends it): the counters `sluice stats` prints.
+    return stats_text() + format_uapi_errno(0);
+  }
   if (op == "set=1") {
     auto parsed = parse_uapi_set(body);
     if (auto* error = std::get_if<UapiError>(&parsed)) {
@@ -375,6 +389,49 @@ std::string TunnelDaemon::handle_uapi_request(std::string_view request) {
   }
   spdlog::error("uapi: unknown operation '{}'", op);
   return format_uapi_errno(EINVAL);
+}
+
+}  // namespace sluice::platform
+
+namespace sluice::platform {
+
+std::string TunnelDaemon::stats_text() const {
+  std::string out;
+  const DeviceCounters& d = device_->counters();
+  const DaemonCounters& c = counters_;
+  append_stat(out, "tun_packets_in", c.tun_read_batches.items());
+  append_stat(out, "tun_bytes_in", c.tun_bytes_in);
+  append_stat(out, "tun_packets_out", c.tun_write_batches.items() - c.tun_write_dropped);
+  append_stat(out, "tun_bytes_out", c.tun_bytes_out);
+  append_stat(out, "udp_datagrams_in", c.udp_receive_batches.items());
+  append_stat(out, "udp_bytes_in", c.udp_bytes_in);
+  append_stat(out, "udp_datagrams_out", c.udp_send_batches.items() - c.udp_send_dropped);
+  append_stat(out, "udp_bytes_out", c.udp_bytes_out);
+  append_stat(out, "handshake_initiations_sent", d.handshake_initiations_sent);
+  append_stat(out, "handshake_responses_sent", d.handshake_responses_sent);
+  append_stat(out, "cookie_replies_sent", d.cookie_replies_sent);
+  append_stat(out, "handshakes_completed", d.handshakes_completed);
+  append_stat(out, "keepalives_sent", d.keepalives_sent);
+  append_stat(out, "keepalives_received", d.keepalives_received);
+  for (size_t r = 0; r < static_cast<size_t>(DropReason::Count); ++r) {
+    const auto reason = static_cast<DropReason>(r);
+    append_stat(out, "drop_" + std::string(drop_reason_name(reason)), d.dropped(reason));
+  }
+  append_stat(out, "drop_udp_send", c.udp_send_dropped);
+  append_stat(out, "drop_tun_write", c.tun_write_dropped);
+  append_stat(out, "drop_udp_oversized", c.udp_truncated);
+  append_stat(out, "pool_exhausted", c.pool_exhausted);
+  append_stat(out, "udp_receive_errors", c.udp_receive_errors);
+  append_histogram(out, "tun_read", c.tun_read_batches);
+  append_histogram(out, "udp_receive", c.udp_receive_batches);
+  append_histogram(out, "udp_send", c.udp_send_batches);
+  append_histogram(out, "tun_write", c.tun_write_batches);
+  append_stat(out, "crypto_threads", crypto_workers_->threads());
+  append_stat(out, "crypto_parallel_batches", crypto_workers_->parallel_batches());
+  append_stat(out, "pool_buffers", pool_->count());
+  append_stat(out, "pool_buffers_free", pool_->available());
+  append_stat(out, "pool_buffer_bytes", pool_->buffer_capacity());
+  return out;
 }
 
 }  // namespace sluice::platform

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "platform/crypto_workers.h"
+#include "platform/daemon_counters.h"
 #include "platform/event_loop.h"
 #include "platform/link_monitor.h"
 #include "platform/result.h"
@@ -59,15 +60,6 @@ size_t buffer_capacity_for_mtu(uint32_t mtu);
 
 enum class StopReason { None, Signal, TunFailed, LinkDeleted, EventLoopFailed };
 
-// Counted here, beside the Device's own counters: drops the Device cannot see.
-struct DaemonCounters {
-  uint64_t udp_send_dropped = 0;     // send buffer full (EAGAIN/ENOBUFS) or unroutable
-  uint64_t tun_write_dropped = 0;    // refused by the kernel or queue full
-  uint64_t udp_truncated = 0;        // datagram larger than a pool buffer
-  uint64_t pool_exhausted = 0;       // wake-ups that found no free buffer to read into
-  uint64_t udp_receive_errors = 0;
-};
-
 class TunnelDaemon {
  public:
   // Creates the TUN, a UDP socket on a kernel-chosen port (as wireguard-go before a
@@ -92,6 +84,9 @@ class TunnelDaemon {
   // One UAPI request ("get=1\n\n" or "set=1\n...\n\n"); returns the whole answer, errno line
   // and blank line included.
   std::string handle_uapi_request(std::string_view request);
+
+  // The counters as "key=value" lines (the UAPI socket's "stats=1" operation).
+  std::string stats_text() const;
 
   // Runs the loop until a stop condition; returns why. stop_message() says it in words.
   StopReason run();

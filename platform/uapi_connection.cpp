@@ -18,6 +18,7 @@ constexpr int kMaxReadsPerWake = 16;
 
 std::string UapiConnection::answer(const UapiRequest& request, const Handler& handler) {
   if (std::holds_alternative<UapiGetRequest>(request)) return handler("get=1\n\n");
+  if (std::holds_alternative<UapiStatsRequest>(request)) return handler("stats=1\n\n");
   if (const auto* set = std::get_if<UapiSetRequest>(&request)) {
     // The framer strips the operation line and the blank line; the handler gets them back.
     std::string text;

@@ -10,6 +10,7 @@ namespace {
 
 constexpr std::string_view kGet = "get=1\n";
 constexpr std::string_view kSet = "set=1\n";
+constexpr std::string_view kStats = "stats=1\n";  // Sluice's own; wg never sends it
 
 std::string too_large_message() {
   return "request larger than " + std::to_string(kMaxUapiRequestBytes) + " bytes";
@@ -55,28 +56,35 @@ bool UapiFramer::frame_one() {
 
   // The operation line is matched byte by byte, so a wrong one is refused at once instead of
   // after a newline that a hostile client may never send.
-  auto op = rest.substr(0, kGet.size());
-  bool is_get = kGet.substr(0, op.size()) == op;
-  bool is_set = kSet.substr(0, op.size()) == op;
-  if (!is_get && !is_set) {
+  auto starts = [&](std::string_view op) {
+    const size_t n = std::min(rest.size(), op.size());
+    return rest.substr(0, n) == op.substr(0, n);
+  };
+  const bool is_get = starts(kGet);
+  const bool is_set = starts(kSet);
+  const bool is_stats = starts(kStats);
+  if (!is_get && !is_set && !is_stats) {
     fail("invalid UAPI operation " + text::quoted(rest.substr(0, rest.find('\n'))));
     return false;
   }
-  if (op.size() < kGet.size()) return false;
+  if (is_set && is_stats) return false;  // only "s" so far
 
-  if (is_get) {
-    if (rest.size() <= kGet.size()) return false;
-    char after = rest[kGet.size()];
+  if (is_get || is_stats) {
+    const std::string_view op = is_get ? kGet : kStats;
+    if (rest.size() <= op.size()) return false;
+    char after = rest[op.size()];
     if (after == '\n') {
-      ready_.push_back(UapiGetRequest{});
+      ready_.push_back(is_get ? UapiRequest{UapiGetRequest{}} : UapiRequest{UapiStatsRequest{}});
     } else {
       // As wireguard-go: answer EINVAL, drop that one byte and go on with the next.
-      ready_.push_back(UapiError{EINVAL, "trailing character in UAPI get: " +
+      ready_.push_back(UapiError{EINVAL, "trailing character in UAPI " +
+                                             std::string(op.substr(0, op.find('='))) + ": " +
                                              text::quoted(std::string_view(&after, 1))});
     }
-    start_ += kGet.size() + 1;
+    start_ += op.size() + 1;
     return true;
   }
+  if (rest.size() < kSet.size()) return false;
 
   // A set body ends at the first empty line; "\r\n" counts as empty, as for Go's Scanner.
   if (scan_ < kSet.size()) scan_ = searched_ = kSet.size();

@@ -30,9 +30,13 @@ struct UapiSetRequest {
   std::string body;
 };
 
+// "stats=1\n\n" (Sluice's own operation, for `sluice stats`): answer with the daemon's
+// counters as key=value lines + format_uapi_errno(0).
+struct UapiStatsRequest {};
+
 // A UapiError in the queue is a request that was refused while framing: answer it with
 // format_uapi_errno(error.errno_value). Framing goes on after it unless broken() is true.
-using UapiRequest = std::variant<UapiGetRequest, UapiSetRequest, UapiError>;
+using UapiRequest = std::variant<UapiGetRequest, UapiSetRequest, UapiStatsRequest, UapiError>;
 
 class UapiFramer {
  public:
@@ -40,7 +44,7 @@ class UapiFramer {
   void feed(std::string_view bytes);
   // The next complete request, in stream order.
   std::optional<UapiRequest> next();
-  // True once the stream cannot be framed any further: an operation other than get=1/set=1
+  // True once the stream cannot be framed any further: an operation other than get/set/stats
   // (wireguard-go closes such a connection without answering), or a request over
   // kMaxUapiRequestBytes (answered with EMSGSIZE first; the queue holds that error).
   bool broken() const { return broken_; }

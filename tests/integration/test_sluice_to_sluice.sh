@@ -48,6 +48,21 @@ sl_pass "iperf3 TCP both directions over IPv4 and IPv6"
 sl_assert_transfer_nonzero "$NS_A" "$IF_A" "$PUB_B"
 sl_assert_transfer_nonzero "$NS_B" "$IF_B" "$PUB_A"
 
+sl_step "sluice stats: counters add up after the transfers"
+stats=$(ip netns exec "$NS_A" "$SLUICE" stats "$IF_A")
+stat() { awk -F= -v k="$1" '$1 == k { print $2; found = 1 } END { if (!found) print "missing" }' <<<"$stats"; }
+for key in tun_packets_in tun_packets_out udp_datagrams_in udp_datagrams_out; do
+  sl_assert_match "$key (>1000 packets moved)" '^[0-9]{4,}$' "$(stat "$key")"
+done
+sl_assert_eq "datagrams that failed authentication" 0 "$(stat drop_decryption_failed)"
+for h in tun_read udp_receive udp_send tun_write; do
+  sum=$(awk -F= -v p="${h}_batch_" 'index($1, p) == 1 { s += $2 } END { print s + 0 }' <<<"$stats")
+  sl_assert_eq "$h histogram buckets sum to its batch count" "$(stat "${h}_batches")" "$sum"
+done
+sl_assert_eq "UAPI answers stats without breaking get" 0 \
+  "$(ip netns exec "$NS_A" wg show "$IF_A" >/dev/null; echo $?)"
+sl_pass "sluice stats: packet counters and consistent batch histograms"
+
 sl_step "stop"
 sl_stop_clean "$NS_A" "$IF_A"
 sl_stop_clean "$NS_B" "$IF_B"

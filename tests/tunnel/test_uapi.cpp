@@ -410,6 +410,28 @@ std::string set_body(const UapiRequest& r) {
 
 }  // namespace
 
+TEST_CASE("uapi framer: Sluice's stats request, byte by byte too", "[uapi][framer]") {
+  for (const bool bytewise : {false, true}) {
+    UapiFramer framer;
+    const std::string stream = "stats=1\n\nset=1\n\nstats=1\nx";
+    if (bytewise) {
+      for (char c : stream) framer.feed(std::string_view(&c, 1));
+    } else {
+      framer.feed(stream);
+    }
+    auto requests = drain(framer);
+    REQUIRE(requests.size() == 3);
+    CHECK(std::holds_alternative<UapiStatsRequest>(requests[0]));
+    CHECK(set_body(requests[1]).empty());
+    REQUIRE(std::holds_alternative<UapiError>(requests[2]));
+    CHECK(std::get<UapiError>(requests[2]).errno_value == EINVAL);
+    CHECK_FALSE(framer.broken());
+  }
+  UapiFramer framer;
+  framer.feed("stat=1\n\n");
+  CHECK(framer.broken());
+}
+
 TEST_CASE("uapi framer: get and set requests", "[uapi][framer]") {
   UapiFramer framer;
   framer.feed("get=1\n\nset=1\nlisten_port=1\npublic_key=" + std::string(kPeer1Hex) + "\n\nget=1\n\n");
