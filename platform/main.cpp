@@ -50,6 +50,9 @@ constexpr const char* kUsage =
     "                      option LOG_LEVEL=verbose|debug|error|silent is read as by wireguard-go)\n"
     "  --crypto-threads N  worker threads for encryption besides the main one (default: one\n"
     "                      per further core; 0 = all on the main thread)\n"
+    "  --memory-limit MB   packet memory ceiling: sizes the buffer pool so that it and the\n"
+    "                      TUN's and socket's scratch space fit (default: 2048 buffers)\n"
+    "  --no-offload        no TUN TSO/USO, UDP GSO or GRO: one packet per system call\n"
     "  -h, --help          show this text\n"
     "  --version           show the version\n"
     "\n"
@@ -61,10 +64,22 @@ struct CommandLine {
   bool foreground = false;
   std::optional<spdlog::level::level_enum> log_level;
   std::optional<size_t> crypto_threads;
+  std::optional<size_t> memory_limit_mb;
+  bool no_offload = false;
   std::vector<std::string> positional;
 };
 
 constexpr size_t kMaxCryptoThreads = 64;
+constexpr size_t kMaxMemoryLimitMb = 1 << 20;
+
+// A decimal number up to `max`, nothing else.
+std::optional<size_t> parse_count(std::optional<std::string_view> text, size_t max) {
+  if (!text || text->empty()) return std::nullopt;
+  size_t n = 0;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+  if (ec != std::errc{} || end != text->data() + text->size() || n > max) return std::nullopt;
+  return n;
+}
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "sluice: %s\n\n%s", message.c_str(), kUsage);
@@ -107,12 +122,15 @@ std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
                            "' (trace, debug, info, warn, error, off)");
       }
     } else if (auto value = option_value(arg, "--crypto-threads", i, argc, argv)) {
-      if (!*value) return usage_error("--crypto-threads needs a value");
-      size_t n = 0;
-      const auto [end, ec] = std::from_chars((*value)->data(), (*value)->data() + (*value)->size(), n);
-      if (ec != std::errc{} || end != (*value)->data() + (*value)->size() || n > kMaxCryptoThreads)
+      cl.crypto_threads = parse_count(*value, kMaxCryptoThreads);
+      if (!cl.crypto_threads)
         return usage_error("--crypto-threads takes a number from 0 to " + std::to_string(kMaxCryptoThreads));
-      cl.crypto_threads = n;
+    } else if (auto value = option_value(arg, "--memory-limit", i, argc, argv)) {
+      cl.memory_limit_mb = parse_count(*value, kMaxMemoryLimitMb);
+      if (!cl.memory_limit_mb || *cl.memory_limit_mb == 0)
+        return usage_error("--memory-limit takes megabytes from 1 to " + std::to_string(kMaxMemoryLimitMb));
+    } else if (arg == "--no-offload") {
+      cl.no_offload = true;
     } else {
       return usage_error("unknown option " + std::string(arg));
     }
@@ -127,6 +145,8 @@ int exit_code_for(StopReason reason) {
 TunnelDaemonOptions daemon_options(const CommandLine& cl) {
   TunnelDaemonOptions options;
   if (cl.crypto_threads) options.crypto_threads = *cl.crypto_threads;
+  if (cl.memory_limit_mb) options.memory_limit = *cl.memory_limit_mb << 20;
+  options.offload = !cl.no_offload;
   return options;
 }
 

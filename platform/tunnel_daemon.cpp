@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "platform/clock.h"
+#include "platform/netlink.h"
 
 namespace sluice::platform {
 
@@ -30,6 +31,12 @@ const char* signal_name(int signal) {
 }
 
 }  // namespace
+
+UdpSocketOptions udp_options(const TunnelDaemonOptions& options) {
+  UdpSocketOptions o;
+  o.gso = o.gro = options.offload;
+  return o;
+}
 
 size_t buffer_capacity_for_mtu(uint32_t mtu) {
   const size_t inner = round_up(std::max(mtu, kMinBufferMtu), 16);
@@ -53,27 +60,53 @@ Result<std::unique_ptr<TunnelDaemon>> TunnelDaemon::create(TunnelDaemonOptions o
   if (!signals) return signals.error();
   d->signals_.emplace(std::move(*signals));
 
-  const size_t capacity = buffer_capacity_for_mtu(options.mtu);
-  d->pool_ = std::make_unique<BufferPool>(options.buffer_count, capacity);
-  spdlog::debug("buffer pool: {} buffers of {} bytes", options.buffer_count, capacity);
-
-  auto tun = TunDevice::create(options.interface_name);
+  TunOptions tun_options;
+  tun_options.offload = options.offload;
+  auto tun = TunDevice::create(options.interface_name, tun_options);
   if (!tun) {
     Error e = tun.error();  // its message names the interface already
     if (e.code == EBUSY) e.message += " (another process has an interface of that name open)";
     return e;
   }
   d->tun_ = std::move(*tun);
+  // As wireguard-go: the interface starts at the tunnel MTU, not the kernel's 1500, so full
+  // inner packets still fit the path once sealed (the outer socket sets don't-fragment).
+  // wg-quick and `sluice up` may set another MTU later.
+  {
+    auto netlink = Netlink::open();
+    if (!netlink) return Error{"netlink: " + netlink.error().message, netlink.error().code};
+    if (auto set = (*netlink)->set_mtu(d->tun_->ifindex(), options.mtu); !set)
+      return Error{"setting the MTU of " + d->tun_->name() + ": " + set.error().message, set.error().code};
+  }
+
+  auto udp = UdpSocket::open(0, 0, udp_options(options));
+  if (!udp) return udp.error();
+  d->udp_ = std::move(*udp);
+
+  const size_t capacity = buffer_capacity_for_mtu(options.mtu);
+  if (options.memory_limit != 0) {
+    // The scratch space of the TUN and the socket is fixed; the pool gets the rest.
+    const size_t fixed = d->tun_->scratch_bytes() + d->udp_->scratch_bytes();
+    const size_t minimum = 2 * options.batch_size;
+    const size_t fits = options.memory_limit > fixed ? (options.memory_limit - fixed) / capacity : 0;
+    if (fits < minimum) {
+      return Error{"memory limit of " + std::to_string(options.memory_limit) + " bytes is too small: " +
+                       std::to_string(fixed) + " bytes of I/O scratch space plus at least " +
+                       std::to_string(minimum * capacity) + " bytes of packet buffers are needed",
+                   EINVAL};
+    }
+    options.buffer_count = fits;
+    d->options_.buffer_count = fits;
+  }
+  d->pool_ = std::make_unique<BufferPool>(options.buffer_count, capacity);
+  spdlog::debug("buffer pool: {} buffers of {} bytes; I/O scratch {} bytes", options.buffer_count,
+                capacity, d->tun_->scratch_bytes() + d->udp_->scratch_bytes());
 
   d->crypto_workers_ = std::make_unique<CryptoWorkers>(options.crypto_threads);
   DeviceOptions device_options;
   device_options.mtu = options.mtu;
   device_options.crypto_executor = d->crypto_workers_.get();
   d->device_ = std::make_unique<Device>(device_options, *d->pool_);
-
-  auto udp = UdpSocket::open(0, 0);
-  if (!udp) return udp.error();
-  d->udp_ = std::move(*udp);
 
   auto monitor = LinkMonitor::open(d->tun_->ifindex());
   if (!monitor) return Error{"link monitor: " + monitor.error().message, monitor.error().code};
@@ -146,16 +179,22 @@ void TunnelDaemon::request_stop(StopReason reason, std::string message) {
 
 StopReason TunnelDaemon::run() {
   while (stop_reason_ == StopReason::None) {
-    if (!loop_->run_once(device_->next_deadline())) {
+    if (!loop_->run_once(input_pending() ? 0 : device_->next_deadline())) {
       request_stop(StopReason::EventLoopFailed, "event loop failed");
       break;
     }
+    // Packets read from the kernel but not yet handed out are served first; the fds may not
+    // be readable for them.
+    if (tun_->has_pending()) on_tun_readable();
+    if (udp_->has_pending()) on_udp_readable();
     run_timers_if_due();
     check_pool_idle();
   }
   spdlog::info("stopping: {}", stop_message_);
   return stop_reason_;
 }
+
+bool TunnelDaemon::input_pending() const { return tun_->has_pending() || udp_->has_pending(); }
 
 void TunnelDaemon::run_timers_if_due() {
   const Now t = now();
@@ -322,7 +361,7 @@ std::optional<UapiError> TunnelDaemon::apply(DeviceChange change) {
   if (change.listen_port) {
     // As wireguard-go: 0 asks for a fresh kernel-chosen port; the same port keeps the socket.
     if (*change.listen_port == 0 || *change.listen_port != udp_->port()) {
-      auto opened = UdpSocket::open(*change.listen_port, fwmark);
+      auto opened = UdpSocket::open(*change.listen_port, fwmark, udp_options(options_));
       if (!opened) {
         const int code = opened.error().code != 0 ? opened.error().code : EADDRINUSE;
         return UapiError{code, opened.error().message};
@@ -426,6 +465,35 @@ std::string TunnelDaemon::stats_text() const {
   append_histogram(out, "udp_receive", c.udp_receive_batches);
   append_histogram(out, "udp_send", c.udp_send_batches);
   append_histogram(out, "tun_write", c.tun_write_batches);
+  const TunStats& tun = tun_->stats();
+  const UdpSocketStats& udp = udp_->stats();
+  append_stat(out, "tun_read_syscalls", tun.read_calls);
+  append_stat(out, "tun_write_syscalls", tun.write_calls);
+  append_stat(out, "udp_receive_syscalls", udp.receive_syscalls);
+  append_stat(out, "udp_send_syscalls", udp.send_syscalls);
+  append_stat(out, "tun_vnet_hdr", tun_->offloads().vnet_hdr);
+  append_stat(out, "tun_tso", tun_->offloads().tso);
+  append_stat(out, "tun_uso", tun_->offloads().uso);
+  append_stat(out, "tun_super_packets_read", tun.super_packets_read);
+  append_stat(out, "tun_segments_produced", tun.segments_produced);
+  append_stat(out, "tun_coalesced_writes", tun.coalesced_writes);
+  append_stat(out, "tun_packets_coalesced", tun.packets_coalesced);
+  append_stat(out, "tun_coalesced_writes_refused", tun.coalesced_writes_refused);
+  append_stat(out, "tun_read_dropped_truncated", tun.read_dropped_truncated);
+  append_stat(out, "tun_read_dropped_too_big", tun.read_dropped_too_big);
+  uint64_t malformed = 0;
+  for (uint64_t n : tun.read_dropped_malformed) malformed += n;
+  append_stat(out, "tun_read_dropped_malformed", malformed);
+  append_stat(out, "udp_gso", udp_->gso_enabled());
+  append_stat(out, "udp_gro", udp_->gro_enabled());
+  append_stat(out, "udp_gso_messages", udp.gso_messages);
+  append_stat(out, "udp_gso_segments", udp.gso_segments);
+  append_stat(out, "udp_gso_fallbacks", udp.gso_fallbacks);
+  append_stat(out, "udp_gro_reads", udp.gro_reads);
+  append_stat(out, "udp_gro_segments", udp.gro_segments);
+  append_stat(out, "udp_send_waits", udp.send_waits);
+  append_stat(out, "udp_unreachable_skipped", udp.unreachable_skipped);
+  append_stat(out, "udp_dont_fragment", udp_->dont_fragment());
   append_stat(out, "crypto_threads", crypto_workers_->threads());
   append_stat(out, "crypto_parallel_batches", crypto_workers_->parallel_batches());
   append_stat(out, "pool_buffers", pool_->count());

@@ -49,6 +49,13 @@ struct TunnelDaemonOptions {
   size_t batches_per_wakeup = 8;
   // Worker threads for sealing and opening besides the event-loop thread (0: all inline).
   size_t crypto_threads = CryptoWorkers::default_threads();
+  // Kernel offloads: TUN vnet headers with TSO/USO, UDP GSO and GRO. Off = one packet per
+  // TUN read/write and per UDP datagram (for comparison and for kernels that misbehave).
+  bool offload = true;
+  // Bytes of packet memory (pool buffers plus the TUN's and the UDP socket's scratch space)
+  // the daemon may use; 0 = buffer_count as given. Set, it decides buffer_count, and start-up
+  // fails if even the minimum (two batches of buffers) does not fit.
+  size_t memory_limit = 0;
 };
 
 inline constexpr uint32_t kMinBufferMtu = 1500;
@@ -105,6 +112,9 @@ class TunnelDaemon {
   void on_signal();
   void on_link_event();
   void run_timers_if_due();
+  // True while the TUN or the UDP socket holds packets already read from the kernel (split
+  // from a super-packet or a GRO read): the loop must not wait for readiness then.
+  bool input_pending() const;
   // Sends and writes everything in out_, then releases every buffer in it and clears it.
   void flush();
   bool register_udp_socket();

@@ -1,27 +1,25 @@
 #include "platform/udp_socket.h"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
+
+#include "platform/clock.h"
+#include "platform/udp_socket_setup.h"
 
 namespace sluice::platform {
 
 namespace {
 
-// As wireguard-go: large enough to absorb a burst of 128-datagram batches at line rate.
-constexpr int kSocketBufferBytes = 7 << 20;
-
-// SO_*BUFFORCE passes net.core.{r,w}mem_max when we have CAP_NET_ADMIN; otherwise the plain
-// option still gets us up to that limit.
-void raise_buffer(int fd, int force_option, int option, const char* what) {
-  const int size = kSocketBufferBytes;
-  if (setsockopt(fd, SOL_SOCKET, force_option, &size, sizeof size) == 0) return;
-  if (setsockopt(fd, SOL_SOCKET, option, &size, sizeof size) != 0) {
-    spdlog::debug("udp: raising {}: {}", what, std::strerror(errno));
-  }
-}
+// ENOBUFS means a queue below the socket was full; POLLOUT would not wait for it, so pause.
+constexpr int64_t kNoBufsPauseNs = 200'000;
+// Each wait is charged at least this much of the budget, so a poll that keeps returning at
+// once cannot turn the wait into thousands of system calls: at most 100 waits per call.
+constexpr int64_t kMinWaitChargeNs = UdpSocket::kSendWaitBudgetNs / 100;
 
 // Errors that concern one destination, not the socket: skip that datagram and go on.
 bool is_unreachable(int err) {
@@ -43,6 +41,13 @@ bool is_unreachable(int err) {
   }
 }
 
+// What a kernel or device says when it will not segment: EIO from udp_send_skb (no checksum
+// offload on older kernels, or an IPsec route), ENOPROTOOPT/EOPNOTSUPP where UDP_SEGMENT is
+// unknown. EINVAL is ambiguous (also a bad destination), so it is confirmed before acting.
+bool refuses_segmentation(int err) { return err == EIO || err == ENOPROTOOPT || err == EOPNOTSUPP; }
+
+bool is_full(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS; }
+
 UniqueFd open_socket(int& family) {
   family = AF_INET6;
   UniqueFd fd(socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -53,26 +58,7 @@ UniqueFd open_socket(int& family) {
   return fd;
 }
 
-}  // namespace
-
-Result<std::unique_ptr<UdpSocket>> UdpSocket::open(uint16_t port, uint32_t fwmark) {
-  int family = 0;
-  UniqueFd fd = open_socket(family);
-  if (!fd.valid()) return Error::from_errno("udp socket", errno);
-  if (family == AF_INET) spdlog::info("udp: no IPv6 on this host; IPv4 peers only");
-
-  if (family == AF_INET6) {
-    const int off = 0;
-    if (setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) {
-      return Error::from_errno("udp: clearing IPV6_V6ONLY", errno);
-    }
-  }
-  raise_buffer(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF, "SO_RCVBUF");
-  raise_buffer(fd.get(), SO_SNDBUFFORCE, SO_SNDBUF, "SO_SNDBUF");
-  if (fwmark != 0 && setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &fwmark, sizeof fwmark) != 0) {
-    return Error::from_errno("udp: setting fwmark", errno);
-  }
-
+SocketAddress any_address(int family, uint16_t port) {
   SocketAddress local;
   if (family == AF_INET6) {
     auto* sin6 = reinterpret_cast<sockaddr_in6*>(&local.storage);
@@ -87,6 +73,32 @@ Result<std::unique_ptr<UdpSocket>> UdpSocket::open(uint16_t port, uint32_t fwmar
     sin->sin_port = htons(port);
     local.length = sizeof(sockaddr_in);
   }
+  return local;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<UdpSocket>> UdpSocket::open(uint16_t port, uint32_t fwmark,
+                                                   UdpSocketOptions options) {
+  int family = 0;
+  UniqueFd fd = open_socket(family);
+  if (!fd.valid()) return Error::from_errno("udp socket", errno);
+  if (family == AF_INET) spdlog::info("udp: no IPv6 on this host; IPv4 peers only");
+
+  if (family == AF_INET6) {
+    const int off = 0;
+    if (setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) {
+      return Error::from_errno("udp: clearing IPV6_V6ONLY", errno);
+    }
+  }
+  const SocketBufferSizes buffers = raise_socket_buffers(fd.get());
+  if (fwmark != 0 && setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &fwmark, sizeof fwmark) != 0) {
+    return Error::from_errno("udp: setting fwmark", errno);
+  }
+  const bool dont_fragment = set_dont_fragment(fd.get(), family);
+  if (!dont_fragment) spdlog::info("udp: the kernel did not confirm don't-fragment");
+
+  const SocketAddress local = any_address(family, port);
   if (bind(fd.get(), local.get(), local.length) != 0) {
     return Error::from_errno("udp: binding port " + std::to_string(port), errno);
   }
@@ -97,8 +109,24 @@ Result<std::unique_ptr<UdpSocket>> UdpSocket::open(uint16_t port, uint32_t fwmar
   }
   const std::optional<Endpoint> endpoint = to_endpoint(bound.get(), bound.length);
   const uint16_t bound_port = endpoint ? endpoint->port : port;
-  spdlog::debug("udp: listening on port {} ({})", bound_port, family == AF_INET6 ? "v4+v6" : "v4");
-  return std::unique_ptr<UdpSocket>(new UdpSocket(std::move(fd), family, bound_port));
+
+  const bool gso = options.gso && probe_udp_segment(fd.get());
+  const bool gro = options.gro && enable_udp_gro(fd.get());
+  std::unique_ptr<UdpSocket> socket(new UdpSocket(std::move(fd), family, bound_port));
+  socket->gso_ = gso;
+  socket->dont_fragment_ = dont_fragment;
+  socket->receive_buffer_bytes_ = buffers.receive_bytes;
+  socket->send_buffer_bytes_ = buffers.send_bytes;
+  if (gro) socket->gro_ = std::make_unique<GroReceiveQueue>(options.gro_reads);
+  spdlog::debug(
+      "udp: listening on port {} ({}); gso {}, gro {}, don't-fragment {}, rcvbuf {}, sndbuf {}",
+      bound_port, family == AF_INET6 ? "v4+v6" : "v4", gso ? "on" : "off", gro ? "on" : "off",
+      dont_fragment ? "on" : "off", buffers.receive_bytes, buffers.send_bytes);
+  return socket;
+}
+
+size_t UdpSocket::scratch_bytes() const {
+  return sizeof(UdpSocket) + UdpSendBatch::kAllocatedBytes + (gro_ ? gro_->allocated_bytes() : 0);
 }
 
 bool UdpSocket::set_fwmark(uint32_t mark) {
@@ -112,6 +140,23 @@ bool UdpSocket::set_fwmark(uint32_t mark) {
 int UdpSocket::receive_batch(std::span<PacketBuffer* const> buffers, std::span<Endpoint> sources) {
   const size_t n = std::min({buffers.size(), sources.size(), kMaxBatch});
   if (n == 0) return 0;
+  return gro_ ? receive_coalesced(buffers, sources, n) : receive_direct(buffers, sources, n);
+}
+
+namespace {
+
+// recvmmsg's errno as receive_batch's result.
+int receive_result(int err) {
+  if (err == EAGAIN || err == EWOULDBLOCK) return 0;
+  // A queued ICMP error surfaces once and is gone; it says nothing about the socket.
+  if (err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH) return 0;
+  return -err;
+}
+
+}  // namespace
+
+int UdpSocket::receive_direct(std::span<PacketBuffer* const> buffers, std::span<Endpoint> sources,
+                              size_t n) {
   for (size_t i = 0; i < n; ++i) {
     PacketBuffer* b = buffers[i];
     b->reset_for_outer();
@@ -124,15 +169,10 @@ int UdpSocket::receive_batch(std::span<PacketBuffer* const> buffers, std::span<E
   }
   int got;
   do {
+    ++stats_.receive_syscalls;
     got = recvmmsg(fd_.get(), messages_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
   } while (got < 0 && errno == EINTR);
-  if (got < 0) {
-    const int err = errno;
-    if (err == EAGAIN || err == EWOULDBLOCK) return 0;
-    // A queued ICMP error surfaces once and is gone; it says nothing about the socket.
-    if (err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH) return 0;
-    return -err;
-  }
+  if (got < 0) return receive_result(errno);
   for (int i = 0; i < got; ++i) {
     const msghdr& h = messages_[i].msg_hdr;
     if ((h.msg_flags & MSG_TRUNC) != 0) {
@@ -145,64 +185,149 @@ int UdpSocket::receive_batch(std::span<PacketBuffer* const> buffers, std::span<E
         to_endpoint(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
     sources[i] = source.value_or(Endpoint{});
   }
+  stats_.datagrams_received += static_cast<uint64_t>(got);
   return got;
 }
 
-std::pair<int, bool> UdpSocket::send_prepared(int count) {
-  int sent = 0;
-  int next = 0;
-  while (next < count) {
-    const int r = sendmmsg(fd_.get(), &messages_[next], static_cast<unsigned>(count - next), 0);
-    if (r > 0) {
-      sent += r;
-      next += r;
-      continue;
-    }
-    if (r == 0) break;
-    const int err = errno;
-    if (err == EINTR) continue;
-    if (is_unreachable(err)) {
-      // sendmmsg stops at the failing message; this retry-from-next call names it.
-      ++unreachable_skipped_;
-      spdlog::trace("udp: skipping datagram: {}", std::strerror(err));
-      ++next;
-      continue;
-    }
-    if (err != EAGAIN && err != EWOULDBLOCK && err != ENOBUFS) {
-      spdlog::error("udp: sendmmsg: {}", std::strerror(err));
-    }
-    return {sent, true};
+int UdpSocket::receive_coalesced(std::span<PacketBuffer* const> buffers,
+                                 std::span<Endpoint> sources, size_t n) {
+  size_t got = gro_->take(buffers.first(n), sources.first(n));
+  // Buffers full, or datagrams still queued: no system call this time.
+  if (got == n || !gro_->empty()) {
+    stats_.datagrams_received += got;
+    return static_cast<int>(got);
   }
-  return {sent, next < count};
+  // Each read holds at least one datagram, so asking for more reads than free buffers would
+  // only queue more.
+  ++stats_.receive_syscalls;
+  const int reads = gro_->receive(fd_.get(), n - got, stats_.gro_reads, stats_.gro_segments);
+  if (reads > 0) got += gro_->take(buffers.subspan(got, n - got), sources.subspan(got, n - got));
+  stats_.datagrams_received += got;
+  if (reads < 0 && got == 0) return receive_result(-reads);
+  return static_cast<int>(got);
 }
 
 int UdpSocket::send_batch(std::span<const OutboundDatagram> datagrams) {
-  int total = 0;
-  size_t i = 0;
-  while (i < datagrams.size()) {
-    int prepared = 0;
-    for (; i < datagrams.size() && prepared < static_cast<int>(kMaxBatch); ++i) {
-      const OutboundDatagram& d = datagrams[i];
-      std::optional<SocketAddress> dest = to_socket_address(d.destination, family_);
-      if (!dest) {
-        ++unreachable_skipped_;  // IPv6 peer on an IPv4-only host
-        continue;
-      }
-      addresses_[prepared] = *dest;
-      iovecs_[prepared] = iovec{d.buffer->data(), d.buffer->size()};
-      mmsghdr& m = messages_[prepared];
-      m = mmsghdr{};
-      m.msg_hdr.msg_name = &addresses_[prepared].storage;
-      m.msg_hdr.msg_namelen = addresses_[prepared].length;
-      m.msg_hdr.msg_iov = &iovecs_[prepared];
-      m.msg_hdr.msg_iovlen = 1;
-      ++prepared;
-    }
-    const auto [sent, stopped] = send_prepared(prepared);
-    total += sent;
-    if (stopped) break;
+  int sent = 0;
+  size_t plain_until = 0;
+  int64_t wait_budget_ns = kSendWaitBudgetNs;
+  gso_probe_ = kNoProbe;
+  send_.start();
+  size_t from = 0;
+  while (from < datagrams.size()) {
+    const size_t count =
+        send_.prepare(datagrams, from, family_, gso_, plain_until, stats_.unreachable_skipped);
+    if (count == 0) break;  // the rest had no address this socket can reach
+    const SendProgress progress = send_prepared(count, sent, plain_until, wait_budget_ns);
+    if (progress.stop) break;
+    from = progress.resume;
   }
-  return total;
+  gso_probe_ = kNoProbe;
+  return sent;
+}
+
+UdpSocket::SendProgress UdpSocket::send_prepared(size_t message_count, int& sent,
+                                                 size_t& plain_until, int64_t& wait_budget_ns) {
+  size_t next = 0;
+  while (next < message_count) {
+    const int r = send_messages(next, message_count);
+    if (r > 0) {
+      account_sent(next, static_cast<size_t>(r), sent);
+      next += static_cast<size_t>(r);
+      continue;
+    }
+    const int err = r < 0 ? errno : EAGAIN;
+    if (err == EINTR) continue;
+    const UdpSendBatch::Span& message = send_.span(next);
+    if (message.segmented &&
+        (refuses_segmentation(err) || err == EINVAL || err == EMSGSIZE)) {
+      // Resend the run one datagram per message, so each gets its own verdict and nothing
+      // is lost to the refusal.
+      on_gso_error(err, message);
+      ++stats_.gso_fallbacks;
+      plain_until = message.first + message.count;
+      return {message.first, false};
+    }
+    if (is_unreachable(err)) {
+      // sendmmsg stops at the failing message; this retry-from-next call names it.
+      stats_.unreachable_skipped += message.count;
+      spdlog::trace("udp: skipping {} datagram(s): {}", message.count, std::strerror(err));
+      ++next;
+      continue;
+    }
+    if (is_full(err)) {
+      if (wait_for_room(err, wait_budget_ns)) continue;
+      return {message.first, true};
+    }
+    spdlog::error("udp: sendmmsg: {}", std::strerror(err));
+    return {message.first, true};
+  }
+  return {send_.end(), false};
+}
+
+int UdpSocket::send_messages(size_t first, size_t count) {
+  size_t n = count - first;
+  if (injected_gso_error_ != 0) {
+    for (size_t m = first; m < count; ++m) {
+      if (!send_.span(m).segmented) continue;
+      if (m == first) {
+        errno = std::exchange(injected_gso_error_, 0);
+        return -1;
+      }
+      n = m - first;  // the kernel would send the messages before the refused one
+      break;
+    }
+  }
+  ++stats_.send_syscalls;
+  return sendmmsg(fd_.get(), send_.messages() + first, static_cast<unsigned>(n), 0);
+}
+
+void UdpSocket::account_sent(size_t first, size_t n, int& sent) {
+  for (size_t m = first; m < first + n; ++m) {
+    const UdpSendBatch::Span& message = send_.span(m);
+    sent += static_cast<int>(message.count);
+    stats_.datagrams_sent += message.count;
+    if (message.segmented) {
+      ++stats_.gso_messages;
+      stats_.gso_segments += message.count;
+    } else if (message.first == gso_probe_) {
+      // The datagram whose GSO run got EINVAL went through alone: the destination is fine,
+      // so the kernel refused the segmentation.
+      gso_probe_ = kNoProbe;
+      disable_gso(EINVAL);
+    }
+  }
+}
+
+void UdpSocket::on_gso_error(int error, const UdpSendBatch::Span& run) {
+  if (refuses_segmentation(error)) {
+    disable_gso(error);
+  } else if (error == EINVAL) {
+    gso_probe_ = run.first;
+  }
+  // EMSGSIZE: a segment over the path MTU; the datagrams alone will say which.
+}
+
+void UdpSocket::disable_gso(int error) {
+  if (!gso_) return;
+  gso_ = false;
+  spdlog::info("udp: port {}: the kernel refused a UDP GSO send ({}); sending without GSO",
+               port_, std::strerror(error));
+}
+
+bool UdpSocket::wait_for_room(int error, int64_t& wait_budget_ns) {
+  if (wait_budget_ns <= 0) return false;
+  const int64_t slice =
+      error == ENOBUFS ? std::min(wait_budget_ns, kNoBufsPauseNs) : wait_budget_ns;
+  const timespec timeout{static_cast<time_t>(slice / 1'000'000'000),
+                         static_cast<long>(slice % 1'000'000'000)};
+  pollfd p{fd_.get(), POLLOUT, 0};
+  const int64_t start = monotonic_ns();
+  ++stats_.send_waits;
+  ++stats_.send_syscalls;
+  ppoll(error == ENOBUFS ? nullptr : &p, error == ENOBUFS ? 0 : 1, &timeout, nullptr);
+  wait_budget_ns -= std::max(monotonic_ns() - start, kMinWaitChargeNs);
+  return true;
 }
 
 }  // namespace sluice::platform
