@@ -38,8 +38,8 @@ constexpr const char* kUsage =
     "\n"
     "sluice up CONFIG runs a wg-quick config file in the foreground: the interface is named\n"
     "after the file (wg0.conf -> wg0); its keys, peers, Address, MTU and a route for each\n"
-    "AllowedIPs are applied, and removed again on SIGINT/SIGTERM. DNS is left to the system;\n"
-    "default routes (0.0.0.0/0, ::/0) need wg-quick.\n"
+    "AllowedIPs are applied, and removed again on SIGINT/SIGTERM. DNS is left to the system\n"
+    "unless --dns-config is given; default routes (0.0.0.0/0, ::/0) need wg-quick.\n"
     "\n"
     "sluice stats INTERFACE prints the running daemon's counters as key=value lines: packets\n"
     "and bytes each way, drops by reason, batch-size histograms and system calls.\n"
@@ -53,6 +53,8 @@ constexpr const char* kUsage =
     "  --memory-limit MB   packet memory ceiling: sizes the buffer pool so that it and the\n"
     "                      TUN's and socket's scratch space fit (default: 2048 buffers)\n"
     "  --no-offload        no TUN TSO/USO, UDP GSO or GRO: one packet per system call\n"
+    "  --dns-config FILE   (sluice up) answer DNS to the config's DNS= addresses inside Sluice\n"
+    "                      with the policy in FILE (docs/DNS.md); SIGHUP reloads it\n"
     "  -h, --help          show this text\n"
     "  --version           show the version\n"
     "\n"
@@ -66,6 +68,7 @@ struct CommandLine {
   std::optional<size_t> crypto_threads;
   std::optional<size_t> memory_limit_mb;
   bool no_offload = false;
+  std::optional<std::string> dns_config;
   std::vector<std::string> positional;
 };
 
@@ -129,6 +132,9 @@ std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
       cl.memory_limit_mb = parse_count(*value, kMaxMemoryLimitMb);
       if (!cl.memory_limit_mb || *cl.memory_limit_mb == 0)
         return usage_error("--memory-limit takes megabytes from 1 to " + std::to_string(kMaxMemoryLimitMb));
+    } else if (auto value = option_value(arg, "--dns-config", i, argc, argv)) {
+      if (!*value || (*value)->empty()) return usage_error("--dns-config needs a FILE");
+      cl.dns_config = std::string(**value);
     } else if (arg == "--no-offload") {
       cl.no_offload = true;
     } else {
@@ -231,6 +237,11 @@ int run_up(const std::string& path, const CommandLine& cl) {
   TunnelDaemonOptions options = daemon_options(cl);
   options.interface_name = plan.interface_name;
   options.mtu = plan.config.mtu.value_or(kDefaultInterfaceMtu);
+  if (cl.dns_config) {
+    options.dns.config_path = *cl.dns_config;
+    options.dns.tunnel_dns = plan.config.dns_servers;
+    for (const auto& a : plan.config.addresses) options.dns.tunnel_addresses.push_back(a.address);
+  }
   auto daemon = TunnelDaemon::create(options);
   if (!daemon) {
     spdlog::error("{}", daemon.error().message);
@@ -274,6 +285,7 @@ int main(int argc, char** argv) {
     if (cl.positional.size() != 2) return usage_error("stats takes exactly one INTERFACE");
     return run_stats(cl.positional[1]);
   }
+  if (cl.dns_config) return usage_error("--dns-config goes with sluice up CONFIG");
   if (cl.positional.size() != 1) {
     return usage_error(cl.positional.empty() ? "missing INTERFACE" : "too many arguments");
   }

@@ -12,6 +12,7 @@
 
 #include "platform/clock.h"
 #include "platform/netlink.h"
+#include "platform/udp_gro_queue.h"
 
 namespace sluice::platform {
 
@@ -35,6 +36,10 @@ const char* signal_name(int signal) {
 UdpSocketOptions udp_options(const TunnelDaemonOptions& options) {
   UdpSocketOptions o;
   o.gso = o.gro = options.offload;
+  if (options.memory_limit != 0) {
+    // Under a ceiling the GRO scratch gets at most a quarter of it; the pool needs the rest.
+    o.gro_reads = std::clamp<size_t>(options.memory_limit / 4 / GroReceiveQueue::kSlotBytes, 1, o.gro_reads);
+  }
   return o;
 }
 
@@ -127,6 +132,20 @@ Result<std::unique_ptr<TunnelDaemon>> TunnelDaemon::create(TunnelDaemonOptions o
   if (!uapi) return Error{"UAPI socket: " + uapi.error().message, uapi.error().code};
   d->uapi_ = std::move(*uapi);
 
+  if (!options.dns.config_path.empty()) {
+    DnsPipelineOptions dns = options.dns;
+    dns.mtu = options.mtu;
+    dns.deliver = [self](DnsPipelineOutput& out) {
+      self->take_dns_output(out);
+      self->flush();
+    };
+    auto pipeline = DnsPipeline::create(std::move(dns), *d->loop_, *d->pool_, d->now());
+    if (!pipeline) return pipeline.error();
+    d->dns_ = std::move(*pipeline);
+    d->dns_out_.to_tun.reserve(options.batch_size);
+    d->dns_out_.to_tunnel.reserve(options.batch_size);
+  }
+
   d->read_buffers_.reserve(options.batch_size);
   d->inbound_.reserve(options.batch_size);
   d->sources_.resize(options.batch_size);
@@ -146,6 +165,7 @@ Result<std::unique_ptr<TunnelDaemon>> TunnelDaemon::create(TunnelDaemonOptions o
 }
 
 TunnelDaemon::~TunnelDaemon() {
+  dns_.reset();  // its fds leave the loop, its queued stack input goes back to the pool
   if (loop_) {
     if (uapi_) uapi_.reset();  // removes the socket file and its fds from the loop
     if (udp_) loop_->remove(udp_->fd());
@@ -179,7 +199,7 @@ void TunnelDaemon::request_stop(StopReason reason, std::string message) {
 
 StopReason TunnelDaemon::run() {
   while (stop_reason_ == StopReason::None) {
-    if (!loop_->run_once(input_pending() ? 0 : device_->next_deadline())) {
+    if (!loop_->run_once(input_pending() ? 0 : next_deadline())) {
       request_stop(StopReason::EventLoopFailed, "event loop failed");
       break;
     }
@@ -196,11 +216,26 @@ StopReason TunnelDaemon::run() {
 
 bool TunnelDaemon::input_pending() const { return tun_->has_pending() || udp_->has_pending(); }
 
+int64_t TunnelDaemon::next_deadline() const {
+  const int64_t device = device_->next_deadline();
+  return dns_ ? std::min(device, dns_->next_deadline()) : device;
+}
+
 void TunnelDaemon::run_timers_if_due() {
   const Now t = now();
-  if (t.mono_ns < device_->next_deadline()) return;
-  device_->handle_timers(t, out_);
+  if (t.mono_ns < next_deadline()) return;
+  if (t.mono_ns >= device_->next_deadline()) device_->handle_timers(t, out_);
+  if (dns_ && t.mono_ns >= dns_->next_deadline()) {
+    dns_->handle_timers(t, dns_out_);
+    take_dns_output(dns_out_);
+  }
   flush();
+}
+
+void TunnelDaemon::take_dns_output(DnsPipelineOutput& dns_out) {
+  if (!dns_out.to_tunnel.empty()) device_->handle_inner(dns_out.to_tunnel, now(), out_);
+  out_.inner.insert(out_.inner.end(), dns_out.to_tun.begin(), dns_out.to_tun.end());
+  dns_out.clear();
 }
 
 void TunnelDaemon::check_pool_idle() const {
@@ -250,8 +285,16 @@ void TunnelDaemon::on_tun_readable() {
     spdlog::trace("tun: read {} packets", got);
     counters_.tun_read_batches.record(got);
     for (const PacketBuffer* b : read_buffers_) counters_.tun_bytes_in += b->size();
+    const Now t = now();
+    if (dns_) {
+      // The pipeline takes the DNS packets; its queries for upstreams join the batch.
+      dns_->handle_outbound(read_buffers_, t, dns_out_);
+      read_buffers_.insert(read_buffers_.end(), dns_out_.to_tunnel.begin(), dns_out_.to_tunnel.end());
+      out_.inner.insert(out_.inner.end(), dns_out_.to_tun.begin(), dns_out_.to_tun.end());
+      dns_out_.clear();
+    }
     // Ownership of every read buffer passes to the Device here.
-    device_->handle_inner(read_buffers_, now(), out_);
+    device_->handle_inner(read_buffers_, t, out_);
     read_buffers_.clear();
     flush();
     if (got < options_.batch_size) return;  // drained
@@ -285,8 +328,14 @@ void TunnelDaemon::on_udp_readable() {
     for (const InboundDatagram& d : inbound_) counters_.udp_bytes_in += d.buffer->size();
     if (!inbound_.empty()) {
       // Ownership of every datagram buffer passes to the Device here.
-      device_->handle_outer(inbound_, now(), out_);
+      const Now t = now();
+      device_->handle_outer(inbound_, t, out_);
       inbound_.clear();
+      if (dns_) {
+        // Replies to the pipeline's queries through the tunnel are its, not the TUN's.
+        dns_->handle_inbound(out_.inner, t, dns_out_);
+        take_dns_output(dns_out_);
+      }
       flush();
     }
     if (got < options_.batch_size) return;
@@ -342,7 +391,11 @@ void TunnelDaemon::flush() {
 void TunnelDaemon::on_signal() {
   while (std::optional<int> s = signals_->read_signal()) {
     if (*s == SIGHUP) {
-      spdlog::info("SIGHUP ignored (configure with wg(8))");
+      if (!dns_) {
+        spdlog::info("SIGHUP ignored (configure with wg(8))");
+      } else if (auto error = dns_->reload("", now())) {
+        spdlog::error("dns: reload failed, the running policy stays: {}", *error);
+      }
       continue;
     }
     request_stop(StopReason::Signal, std::string("received ") + signal_name(*s));
@@ -499,6 +552,9 @@ std::string TunnelDaemon::stats_text() const {
   append_stat(out, "pool_buffers", pool_->count());
   append_stat(out, "pool_buffers_free", pool_->available());
   append_stat(out, "pool_buffer_bytes", pool_->buffer_capacity());
+  append_stat(out, "packet_memory_bytes",
+              pool_->count() * pool_->buffer_capacity() + tun_->scratch_bytes() + udp_->scratch_bytes());
+  if (dns_) dns_->append_stats(out);
   return out;
 }
 

@@ -7,6 +7,11 @@
 //   UAPI request  -> parse, reopen the socket if the port changes, Device::apply -> flush
 //   flush         = send_batch(datagrams) + write_batch(inner), then every buffer back to the pool
 //
+// With a DNS policy (TunnelDaemonOptions::dns) the DnsPipeline sits between the TUN and the
+// Device on both paths: it takes DNS queries out of each TUN batch (answers go back to the TUN,
+// queries for upstreams through the tunnel join the batch for the Device) and replies to its
+// own queries out of the Device's output. SIGHUP reloads its policy.
+//
 // Buffer ownership: buffers are acquired here for reads; the Device takes ownership of every
 // buffer handed to it; every buffer in DeviceOutput comes back to this class, which releases
 // it to the pool after sending/writing (or dropping) it, in flush(). Nothing else holds one.
@@ -24,6 +29,7 @@
 
 #include "platform/crypto_workers.h"
 #include "platform/daemon_counters.h"
+#include "platform/dns_pipeline.h"
 #include "platform/event_loop.h"
 #include "platform/link_monitor.h"
 #include "platform/result.h"
@@ -56,6 +62,8 @@ struct TunnelDaemonOptions {
   // the daemon may use; 0 = buffer_count as given. Set, it decides buffer_count, and start-up
   // fails if even the minimum (two batches of buffers) does not fit.
   size_t memory_limit = 0;
+  // The DNS interceptor: off when dns.config_path is empty. `deliver` is set by the daemon.
+  DnsPipelineOptions dns;
 };
 
 inline constexpr uint32_t kMinBufferMtu = 1500;
@@ -111,6 +119,9 @@ class TunnelDaemon {
   void on_udp_readable();
   void on_signal();
   void on_link_event();
+  // Hands the DNS pipeline's output to the Device (to_tunnel) and to flush() (to_tun).
+  void take_dns_output(DnsPipelineOutput& dns_out);
+  int64_t next_deadline() const;
   void run_timers_if_due();
   // True while the TUN or the UDP socket holds packets already read from the kernel (split
   // from a super-packet or a GRO read): the loop must not wait for readiness then.
@@ -132,8 +143,10 @@ class TunnelDaemon {
   std::unique_ptr<UdpSocket> udp_;
   std::unique_ptr<LinkMonitor> link_monitor_;
   std::unique_ptr<UapiServer> uapi_;
+  std::unique_ptr<DnsPipeline> dns_;  // null without a DNS policy
 
   DeviceOutput out_;
+  DnsPipelineOutput dns_out_;
   std::vector<PacketBuffer*> read_buffers_;
   std::vector<InboundDatagram> inbound_;
   std::vector<Endpoint> sources_;

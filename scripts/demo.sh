@@ -7,6 +7,9 @@
 #   veth0   10.77.0.1/24  <------- veth pair ------->    veth0   10.77.0.2/24
 #
 # Pings through the tunnel, runs iperf3 (TCP, 5 s each direction) and prints a summary.
+# DNS, when dig and dnsmasq are installed: dnsmasq on the peer's tunnel address serves
+# demo.test, the sluice config has DNS = that address and Sluice answers DNS inside the tunnel
+# with a policy (--dns-config): a blocked name, a local override, the rest from dnsmasq.
 # Everything it creates is removed on exit, including on failure or Ctrl-C.
 #
 # Usage (as root): bash scripts/demo.sh [path-to-sluice]
@@ -135,6 +138,20 @@ ip netns exec "$NS_P" wg set "$IF_P" private-key "$TMP/peer.key" listen-port "$P
 ip -n "$NS_P" addr add "$IN_P/24" dev "$IF_P"
 ip -n "$NS_P" link set "$IF_P" up
 
+DNS_ARGS=() DNS_LINE=""
+if ! "$SLUICE" --help 2>/dev/null | grep -q -- --dns-config; then
+  say "this sluice has no --dns-config: skipping the DNS part"
+elif command -v dig >/dev/null && command -v dnsmasq >/dev/null; then
+  say "starting dnsmasq on $IN_P (zone demo.test) for the DNS part"
+  ip netns exec "$NS_P" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
+    --listen-address="$IN_P" --address=/demo.test/10.88.9.9 --user=root --group=root \
+    >"$TMP/dnsmasq.log" 2>&1 </dev/null &
+  printf '[Block]\nDomain = ads.demo.test\n[Override]\nHost = printer.demo.test 10.88.9.20\n' >"$TMP/dns.conf"
+  DNS_ARGS=(--dns-config "$TMP/dns.conf") DNS_LINE="DNS = $IN_P"
+else
+  say "no dig or dnsmasq: skipping the DNS part (bash scripts/install-deps.sh installs them)"
+fi
+
 say "starting sluice up $IF_S.conf in $NS_S"
 (umask 077 && cat >"$TMP/$IF_S.conf" <<EOF
 [Interface]
@@ -142,6 +159,7 @@ PrivateKey = $(cat "$TMP/sluice.key")
 ListenPort = $PORT_S
 Address = $IN_S/24
 MTU = 1420
+$DNS_LINE
 
 [Peer]
 PublicKey = $PUB_P
@@ -149,7 +167,7 @@ Endpoint = $OUT_P:$PORT_P
 AllowedIPs = $IN_P/32
 EOF
 )
-ip netns exec "$NS_S" "$SLUICE" up "$TMP/$IF_S.conf" >"$TMP/sluice.log" 2>&1 </dev/null &
+ip netns exec "$NS_S" "$SLUICE" up "$TMP/$IF_S.conf" "${DNS_ARGS[@]}" >"$TMP/sluice.log" 2>&1 </dev/null &
 SLUICE_PID=$!
 sluice_ready() {
   kill -0 "$SLUICE_PID" 2>/dev/null || die "sluice up exited early"
@@ -183,6 +201,19 @@ HS=$(ip netns exec "$NS_S" wg show "$IF_S" latest-handshakes | awk -v p="$PUB_P"
 read -r RX TX < <(ip netns exec "$NS_S" wg show "$IF_S" transfer | awk -v p="$PUB_P" '$1 == p { print $2, $3 }')
 [[ -n $HS && $HS != 0 ]] || die "no handshake recorded on $IF_S"
 
+DNS_SUMMARY="skipped (needs dig, dnsmasq and sluice --dns-config)"
+if ((${#DNS_ARGS[@]})); then
+  say "DNS through Sluice's interceptor"
+  ddig() { ip netns exec "$NS_S" dig +time=2 +tries=2 @"$IN_P" "$@"; }
+  WWW=$(ddig www.demo.test +short)
+  ADS=$(ddig ads.demo.test | sed -n 's/.*status: \([A-Z]*\).*/\1/p')
+  PRINTER=$(ddig printer.demo.test +short)
+  WWW_TCP=$(ddig +tcp www.demo.test +short)
+  [[ $WWW == 10.88.9.9 && $WWW_TCP == 10.88.9.9 && $ADS == NXDOMAIN && $PRINTER == 10.88.9.20 ]] ||
+    die "DNS answers: www '$WWW', www over TCP '$WWW_TCP', ads '$ADS', printer '$PRINTER'"
+  DNS_SUMMARY="www.demo.test -> $WWW (dnsmasq via the tunnel; also over TCP), ads.demo.test -> $ADS (blocked), printer.demo.test -> $PRINTER (override)"
+fi
+
 mbit() { awk -v b="$1" 'BEGIN { printf "%.1f Mbit/s", b / 1e6 }'; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 cat <<EOF
@@ -194,5 +225,6 @@ Sluice demo summary
   ping         $PING_RX/5 replies, average round trip $PING_AVG ms
   throughput   sluice -> peer $(mbit "$BPS_UP"), peer -> sluice $(mbit "$BPS_DOWN") (iperf3 TCP, ${SECONDS_PER_DIRECTION} s each)
   transfer     sluice sent $(mib "$TX"), received $(mib "$RX") (wg show $IF_S transfer)
+  dns          $DNS_SUMMARY
 
 EOF

@@ -12,12 +12,16 @@ set -euo pipefail
 PACKAGES=(
   # build
   cmake ninja-build g++ pkg-config
+  # lwIP is built from Debian's source package (scripts/fetch-lwip.sh); dpkg-source unpacks it
+  dpkg-dev
   # libraries
   libsodium-dev libb2-dev libspdlog-dev catch2
   # fuzzing (libFuzzer, with clang's sanitizer runtimes)
   clang-14 libfuzzer-14-dev libclang-rt-14-dev
   # integration tests, demo and benchmarks: the reference peer and its tools, traffic, captures
   wireguard-tools wireguard-go iperf3 tshark dnsperf
+  # DNS tests and benchmark: real resolvers on the peer's side, and dig
+  unbound dnsmasq-base bind9-dnsutils
   iproute2 iputils-ping procps jq python3-minimal
 )
 # shellcheck disable=SC2206  # word splitting intended
@@ -29,8 +33,12 @@ for p in "${PACKAGES[@]}"; do
   [[ $status == installed ]] || missing+=("$p")
 done
 
+# Idempotent: after the first run it only prints where the sources are.
+fetch_lwip() { bash "$(dirname "${BASH_SOURCE[0]}")/fetch-lwip.sh" >/dev/null; }
+
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  fetch_lwip
   exit 0
 fi
 
@@ -50,4 +58,5 @@ echo 'wireshark-common wireshark-common/install-setuid boolean false' | "${SUDO[
 APT_OPTS=(-o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" update -q
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y -q --no-install-recommends "${missing[@]}"
+fetch_lwip
 echo "install-deps: done"

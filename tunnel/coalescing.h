@@ -17,7 +17,9 @@
 //
 // A run is written where its first packet stood in the batch. Packets are never reordered
 // within a flow (same addresses, ports and protocol): a packet that cannot join its flow's
-// current run ends that run, and later packets of the flow start a new one behind it.
+// current run ends that run, and later packets of the flow start a new one behind it. A
+// packet whose flow cannot be named (not IP, a later IPv4 fragment, IPv6 extension headers)
+// ends every run begun before it, since it might belong to any of them.
 //
 // Sans-IO and allocation-free after construction: the planner's tables are sized once.
 #pragma once

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "netns.h"
+#include "netns_check.h"
 #include "platform/netlink.h"
 #include "platform/tun_device.h"
 #include "platform/udp_socket.h"
@@ -17,29 +17,6 @@ using namespace sluice;
 using namespace sluice::platform;
 
 namespace {
-
-std::string fail(int line, const std::string& what) {
-  return "line " + std::to_string(line) + ": " + what;
-}
-#define EXPECT(cond)                           \
-  do {                                         \
-    if (!(cond)) return fail(__LINE__, #cond); \
-  } while (0)
-#define EXPECT_OK(expr)                                                          \
-  do {                                                                           \
-    auto&& r_ = (expr);                                                          \
-    if (!r_.has_value()) return fail(__LINE__, #expr ": " + r_.error().message); \
-  } while (0)
-
-void run_netns(const std::function<std::string()>& body) {
-  const std::string failure = test::run_in_private_netns(body);
-  if (failure.rfind("skip:", 0) == 0) {
-    WARN(failure);
-    return;
-  }
-  INFO(failure);
-  CHECK(failure.empty());
-}
 
 bool readable(int fd, int timeout_ms) {
   pollfd p{fd, POLLIN, 0};
@@ -250,6 +227,6 @@ TEST_CASE("LinkMonitor reports the deletion of its interface only", "[tun][netli
     std::vector<PacketBuffer*> batch{pool.acquire()};
     const int r = (*ours)->read_batch(batch);
     EXPECT(r < 0);
-    return r == -EBADFD ? "" : fail(__LINE__, "read after delete gave " + std::to_string(r));
+    return r == -EBADFD ? "" : netns_failure(__LINE__, "read after delete gave " + std::to_string(r));
   });
 }

@@ -18,7 +18,7 @@
 #include <fstream>
 #include <vector>
 
-#include "netns.h"
+#include "netns_check.h"
 #include "platform/netlink.h"
 #include "platform/tun_device.h"
 #include "tunnel/inet_checksum.h"
@@ -29,29 +29,6 @@ using namespace sluice::platform;
 using namespace sluice::test;
 
 namespace {
-
-std::string fail(int line, const std::string& what) {
-  return "line " + std::to_string(line) + ": " + what;
-}
-#define EXPECT(cond)                           \
-  do {                                         \
-    if (!(cond)) return fail(__LINE__, #cond); \
-  } while (0)
-#define EXPECT_OK(expr)                                                          \
-  do {                                                                           \
-    auto&& r_ = (expr);                                                          \
-    if (!r_.has_value()) return fail(__LINE__, #expr ": " + r_.error().message); \
-  } while (0)
-
-void run_netns(const std::function<std::string()>& body) {
-  const std::string failure = test::run_in_private_netns(body);
-  if (failure.rfind("skip:", 0) == 0) {
-    WARN(failure);
-    return;
-  }
-  INFO(failure);
-  CHECK(failure.empty());
-}
 
 IpAddress ip(const char* text) { return *IpAddress::parse(text); }
 
@@ -172,9 +149,9 @@ std::string forward_run(Interface& i, BufferPool& pool, const std::vector<std::v
       fill_ipv4_header_checksum(expected);
     }
     const std::string problem = check_packet(received[k]);
-    if (!problem.empty()) return fail(__LINE__, "segment " + std::to_string(k) + ": " + problem);
+    if (!problem.empty()) return netns_failure(__LINE__, "segment " + std::to_string(k) + ": " + problem);
     if (received[k] != expected)
-      return fail(__LINE__, "segment " + std::to_string(k) + " differs from what was written");
+      return netns_failure(__LINE__, "segment " + std::to_string(k) + " differs from what was written");
   }
   const TunStats& after = tun.stats();
   EXPECT(after.super_packets_read > before.super_packets_read);
@@ -420,7 +397,7 @@ std::string loop_transfer(Interface& i, BufferPool& pool, bool v6, size_t up, si
   std::fprintf(stderr, "tun offload %s, %s, %zu up %zu down: %s\n", offload ? "on" : "off",
                v6 ? "IPv6" : "IPv4", up, down, figures.c_str());
   if (to_server.received != up || to_client.received != down)
-    return fail(__LINE__, "transfer incomplete: " + std::to_string(to_server.received) + "/" +
+    return netns_failure(__LINE__, "transfer incomplete: " + std::to_string(to_server.received) + "/" +
                               std::to_string(up) + " up, " + std::to_string(to_client.received) +
                               "/" + std::to_string(down) + " down; " + figures);
   EXPECT(to_server.intact && to_client.intact);
@@ -428,7 +405,7 @@ std::string loop_transfer(Interface& i, BufferPool& pool, bool v6, size_t up, si
   if (offload) {
     // The kernel sent super-packets and they were cut up; the merged writes were taken.
     if (!(s.super_packets_read > 0 && s.segments_produced > s.super_packets_read))
-      return fail(__LINE__, "no super-packets: " + figures);
+      return netns_failure(__LINE__, "no super-packets: " + figures);
     EXPECT(s.coalesced_writes > 0);
     EXPECT(s.coalesced_writes_refused == 0);
   } else {

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "netns.h"
+#include "netns_check.h"
 #include "platform/daemonize.h"
 #include "platform/interface_config.h"
 #include "platform/logging.h"
@@ -166,24 +166,6 @@ TEST_CASE("buffers fit a padded packet of the MTU plus header and tag") {
 
 namespace {
 
-std::string fail_at(int line, const std::string& what) {
-  return "line " + std::to_string(line) + ": " + what;
-}
-#define EXPECT(cond)                               \
-  do {                                             \
-    if (!(cond)) return fail_at(__LINE__, #cond);  \
-  } while (0)
-
-void run_netns(const std::function<std::string()>& body) {
-  const std::string failure = test::run_in_private_netns(body);
-  if (failure.rfind("skip:", 0) == 0) {
-    WARN(failure);
-    return;
-  }
-  INFO(failure);
-  CHECK(failure.empty());
-}
-
 std::string test_interface_name(const char* prefix) {
   return (prefix + std::to_string(getpid())).substr(0, 15);
 }
@@ -285,6 +267,32 @@ TEST_CASE("TunnelDaemon stops when its interface is deleted, and on SIGTERM") {
       EXPECT((*created)->run() == StopReason::Signal);
     }
     EXPECT(!exists(socket_path(options.interface_name)));
+    return "";
+  });
+}
+
+TEST_CASE("TunnelDaemon keeps its packet memory under --memory-limit, or refuses to start") {
+  run_netns([]() -> std::string {
+    spdlog::set_level(spdlog::level::off);
+    TunnelDaemonOptions options;
+    options.interface_name = test_interface_name("sltm");
+    options.memory_limit = 6 << 20;
+    {
+      auto created = TunnelDaemon::create(options);
+      if (!created) return "create: " + created.error().message;
+      const std::string stats = (*created)->stats_text();
+      const auto value = [&](const std::string& key) -> uint64_t {
+        const size_t at = stats.find("\n" + key + "=");
+        return at == std::string::npos ? UINT64_MAX : std::stoull(stats.substr(at + key.size() + 2));
+      };
+      EXPECT(value("packet_memory_bytes") <= options.memory_limit);
+      // Most of the ceiling goes to the pool, not to scratch space.
+      EXPECT(value("pool_buffers") * value("pool_buffer_bytes") >= options.memory_limit / 2);
+    }
+    options.memory_limit = 256 << 10;
+    auto refused = TunnelDaemon::create(options);
+    EXPECT(!refused);
+    if (!refused) EXPECT(contains(refused.error().message, "memory limit"));
     return "";
   });
 }

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "netns.h"
+#include "netns_check.h"
 #include "platform/clock.h"
 #include "platform/netlink.h"
 #include "platform/udp_socket.h"
@@ -588,24 +588,6 @@ TEST_CASE("UdpSocket keeps GSO when EINVAL came from the destination", "[udp]") 
 }
 
 namespace {
-
-std::string fail(int line, const std::string& what) {
-  return "line " + std::to_string(line) + ": " + what;
-}
-#define EXPECT(cond)                           \
-  do {                                         \
-    if (!(cond)) return fail(__LINE__, #cond); \
-  } while (0)
-
-void run_netns(const std::function<std::string()>& body) {
-  const std::string failure = test::run_in_private_netns(body);
-  if (failure.rfind("skip:", 0) == 0) {
-    WARN(failure);
-    return;
-  }
-  INFO(failure);
-  CHECK(failure.empty());
-}
 
 // Receives up to `want` datagrams, giving up after half a second without any; returns their
 // sizes.
