@@ -62,6 +62,7 @@ Framed describe(const UapiRequest& r) {
   if (std::holds_alternative<UapiGetRequest>(r)) return {0, "", 0};
   if (auto* set = std::get_if<UapiSetRequest>(&r)) return {1, set->body, 0};
   if (std::holds_alternative<UapiStatsRequest>(r)) return {3, "", 0};
+  if (auto* capture = std::get_if<UapiCaptureRequest>(&r)) return {4, capture->body, 0};
   return {2, "", std::get<UapiError>(r).errno_value};
 }
 

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +17,7 @@
 #include "platform/daemonize.h"
 #include "platform/interface_config.h"
 #include "platform/logging.h"
+#include "platform/replay.h"
 #include "platform/tunnel_daemon.h"
 #include "platform/uapi_client.h"
 
@@ -29,6 +32,8 @@ constexpr const char* kUsage =
     "Usage: sluice [-f|--foreground] [OPTIONS] INTERFACE\n"
     "       sluice up CONFIG [OPTIONS]\n"
     "       sluice stats INTERFACE\n"
+    "       sluice replay CONFIG CAPTURE.pcap PREFIX\n"
+    "       sluice capture INTERFACE FILE.pcap [--max-mb N] | sluice capture INTERFACE off\n"
     "       sluice --version | --help\n"
     "\n"
     "sluice INTERFACE creates the TUN interface INTERFACE and its UAPI socket\n"
@@ -40,6 +45,15 @@ constexpr const char* kUsage =
     "after the file (wg0.conf -> wg0); its keys, peers, Address, MTU and a route for each\n"
     "AllowedIPs are applied, and removed again on SIGINT/SIGTERM. DNS is left to the system\n"
     "unless --dns-config is given; default routes (0.0.0.0/0, ::/0) need wg-quick.\n"
+    "\n"
+    "sluice replay CONFIG CAPTURE.pcap PREFIX runs the packets of a capture through a device\n"
+    "configured from CONFIG in the capture's time, with no TUN or socket: UDP to its ListenPort\n"
+    "(or shaped like WireGuard) is taken as from the network, the rest as from the host. What\n"
+    "comes out goes to PREFIX-inner.pcap and PREFIX-outer.pcap; counters are printed.\n"
+    "\n"
+    "sluice capture INTERFACE FILE.pcap makes the running daemon write its inner (plaintext)\n"
+    "traffic, both directions, to FILE.pcap (mode 0600), up to --max-mb megabytes (default 64;\n"
+    "past it packets are counted, not written); `off` stops it.\n"
     "\n"
     "sluice stats INTERFACE prints the running daemon's counters as key=value lines: packets\n"
     "and bytes each way, drops by reason, batch-size histograms and system calls.\n"
@@ -69,6 +83,7 @@ struct CommandLine {
   std::optional<size_t> memory_limit_mb;
   bool no_offload = false;
   std::optional<std::string> dns_config;
+  std::optional<size_t> capture_mb;
   std::vector<std::string> positional;
 };
 
@@ -135,6 +150,10 @@ std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
     } else if (auto value = option_value(arg, "--dns-config", i, argc, argv)) {
       if (!*value || (*value)->empty()) return usage_error("--dns-config needs a FILE");
       cl.dns_config = std::string(**value);
+    } else if (auto value = option_value(arg, "--max-mb", i, argc, argv)) {
+      cl.capture_mb = parse_count(*value, kMaxMemoryLimitMb);
+      if (!cl.capture_mb || *cl.capture_mb == 0)
+        return usage_error("--max-mb takes megabytes from 1 to " + std::to_string(kMaxMemoryLimitMb));
     } else if (arg == "--no-offload") {
       cl.no_offload = true;
     } else {
@@ -175,6 +194,51 @@ int run_stats(const std::string& name) {
   }
   const std::string_view lines = text.substr(0, last == std::string_view::npos ? 0 : last + 1);
   std::fwrite(lines.data(), 1, lines.size(), stdout);
+  return kExitOk;
+}
+
+// Sends one request to the daemon of `name`; prints a refusal. True on errno=0.
+bool uapi_call(const std::string& name, const std::string& request, const char* what) {
+  auto answer = uapi_request(name, request);
+  if (!answer) {
+    std::fprintf(stderr, "sluice: %s\n", answer.error().message.c_str());
+    return false;
+  }
+  const size_t at = answer->rfind("errno=");
+  const std::string errno_line = at == std::string::npos ? "" : answer->substr(at, answer->find('\n', at) - at);
+  if (errno_line == "errno=0") return true;
+  const int code = errno_line.empty() ? 0 : std::abs(std::atoi(errno_line.c_str() + 6));
+  std::fprintf(stderr, "sluice: the daemon refused %s: %s (its log says more)\n", what,
+               code > 0 ? std::strerror(code) : errno_line.c_str());
+  return false;
+}
+
+// `sluice capture INTERFACE FILE|off`
+int run_capture(const std::string& name, const std::string& file, const CommandLine& cl) {
+  std::string request = "capture=1\n";
+  if (file != "off") {
+    // The daemon runs in another directory: hand it an absolute path.
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(file, ec);
+    if (ec) return usage_error("cannot make " + file + " absolute: " + ec.message());
+    request += "path=" + absolute.string() + "\n";
+    request += "max_bytes=" + std::to_string(cl.capture_mb.value_or(64) << 20) + "\n";
+  }
+  request += "\n";
+  if (!uapi_call(name, request, "the capture")) return kExitError;
+  return kExitOk;
+}
+
+// `sluice replay CONFIG CAPTURE PREFIX`: offline, in virtual time.
+int run_replay(const std::vector<std::string>& args, const CommandLine& cl) {
+  setup_logging("", choose_log_level(cl.log_level, std::getenv("LOG_LEVEL")));
+  auto report = replay_capture(ReplayOptions{args[1], args[2], args[3]});
+  if (!report) {
+    std::fprintf(stderr, "sluice: %s\n", report.error().message.c_str());
+    return kExitError;
+  }
+  const std::string text = format_replay_report(*report);
+  std::fwrite(text.data(), 1, text.size(), stdout);
   return kExitOk;
 }
 
@@ -281,6 +345,15 @@ int main(int argc, char** argv) {
     if (cl.positional.size() != 2) return usage_error("up takes exactly one CONFIG file");
     return run_up(cl.positional[1], cl);
   }
+  if (!cl.positional.empty() && cl.positional[0] == "replay") {
+    if (cl.positional.size() != 4) return usage_error("replay takes CONFIG CAPTURE.pcap PREFIX");
+    return run_replay(cl.positional, cl);
+  }
+  if (!cl.positional.empty() && cl.positional[0] == "capture") {
+    if (cl.positional.size() != 3) return usage_error("capture takes INTERFACE and FILE.pcap or off");
+    return run_capture(cl.positional[1], cl.positional[2], cl);
+  }
+  if (cl.capture_mb) return usage_error("--max-mb goes with sluice capture");
   if (!cl.positional.empty() && cl.positional[0] == "stats") {
     if (cl.positional.size() != 2) return usage_error("stats takes exactly one INTERFACE");
     return run_stats(cl.positional[1]);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cassert>
 #include <cerrno>
@@ -12,6 +13,7 @@
 
 #include "platform/clock.h"
 #include "platform/netlink.h"
+#include "tunnel/key_value.h"
 #include "platform/udp_gro_queue.h"
 
 namespace sluice::platform {
@@ -19,6 +21,8 @@ namespace sluice::platform {
 namespace {
 
 constexpr int64_t kDropLogInterval = seconds(10);
+constexpr uint64_t kDefaultCaptureBytes = uint64_t{64} << 20;
+constexpr int64_t kCaptureFlushInterval = seconds(1);
 
 size_t round_up(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
@@ -208,6 +212,7 @@ StopReason TunnelDaemon::run() {
     if (tun_->has_pending()) on_tun_readable();
     if (udp_->has_pending()) on_udp_readable();
     run_timers_if_due();
+    flush_capture_if_due();
     check_pool_idle();
   }
   spdlog::info("stopping: {}", stop_message_);
@@ -215,6 +220,15 @@ StopReason TunnelDaemon::run() {
 }
 
 bool TunnelDaemon::input_pending() const { return tun_->has_pending() || udp_->has_pending(); }
+
+void TunnelDaemon::flush_capture_if_due() {
+  if (!capture_) return;
+  const int64_t t = monotonic_ns();
+  if (t < next_capture_flush_ns_) return;
+  // Once a second, so that a capture can be read while it is being written.
+  next_capture_flush_ns_ = t + kCaptureFlushInterval;
+  if (!capture_->flush()) spdlog::warn("capture to {}: {}", capture_->path(), capture_->error());
+}
 
 int64_t TunnelDaemon::next_deadline() const {
   const int64_t device = device_->next_deadline();
@@ -286,6 +300,9 @@ void TunnelDaemon::on_tun_readable() {
     counters_.tun_read_batches.record(got);
     for (const PacketBuffer* b : read_buffers_) counters_.tun_bytes_in += b->size();
     const Now t = now();
+    if (capture_) {
+      for (const PacketBuffer* b : read_buffers_) capture_->write(t.wall_ns, {b->data(), b->size()});
+    }
     if (dns_) {
       // The pipeline takes the DNS packets; its queries for upstreams join the batch.
       dns_->handle_outbound(read_buffers_, t, dns_out_);
@@ -357,6 +374,10 @@ void TunnelDaemon::flush() {
     for (const OutboundDatagram& d : out_.datagrams) pool_->release(d.buffer);
   }
   if (!out_.inner.empty()) {
+    if (capture_) {
+      const int64_t wall = wall_ns();
+      for (const PacketBuffer* b : out_.inner) capture_->write(wall, {b->data(), b->size()});
+    }
     size_t written = 0;
     if (tun_) {
       const int n = tun_->write_batch(out_.inner);
@@ -447,6 +468,24 @@ std::optional<UapiError> TunnelDaemon::apply(DeviceChange change) {
   return std::nullopt;
 }
 
+std::optional<UapiError> TunnelDaemon::set_capture(const std::string& path, uint64_t max_bytes) {
+  if (path.empty()) {
+    if (capture_) {
+      spdlog::info("capture to {} stopped: {} packets, {} bytes, {} dropped", capture_->path(),
+                   capture_->packets(), capture_->bytes(), capture_->dropped());
+    }
+    capture_.reset();
+    return std::nullopt;
+  }
+  // The daemon's working directory is not the caller's: only absolute paths mean one thing.
+  if (path.front() != '/') return UapiError{EINVAL, "capture path '" + path + "' is not absolute"};
+  auto writer = PcapWriter::create(path, max_bytes);
+  if (!writer) return UapiError{writer.error().code != 0 ? writer.error().code : EIO, writer.error().message};
+  capture_ = std::move(*writer);  // a capture already running is closed first
+  spdlog::info("capturing inner traffic to {} (at most {} bytes)", path, max_bytes);
+  return std::nullopt;
+}
+
 std::string TunnelDaemon::handle_uapi_request(std::string_view request) {
   // Strip the final blank line; the operation line comes first.
   const size_t eol = request.find('\n');
@@ -459,6 +498,34 @@ std::string TunnelDaemon::handle_uapi_request(std::string_view request) {
     status.listen_port = udp_->port();
     spdlog::debug("uapi: get");
     return format_uapi_get(status) + format_uapi_errno(0);
+  }
+  if (op == "capture=1") {
+    std::string path;
+    uint64_t max_bytes = kDefaultCaptureBytes;
+    for (std::string_view rest = body; !rest.empty();) {
+      const size_t nl = rest.find('\n');
+      const std::string_view line = rest.substr(0, nl);
+      rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+      if (line.empty()) continue;
+      if (line.starts_with("path=")) {
+        path = std::string(line.substr(5));
+      } else if (line.starts_with("max_bytes=")) {
+        const std::string_view v = line.substr(10);
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), max_bytes);
+        if (ec != std::errc{} || end != v.data() + v.size()) {
+          spdlog::error("uapi: capture: max_bytes is not a number");
+          return format_uapi_errno(EINVAL);
+        }
+      } else {
+        spdlog::error("uapi: capture: unknown key in '{}'", text::quoted(line));
+        return format_uapi_errno(EINVAL);
+      }
+    }
+    if (auto error = set_capture(path, max_bytes)) {
+      spdlog::error("uapi: capture: {}", error->message);
+      return format_uapi_errno(error->errno_value);
+    }
+    return format_uapi_errno(0);
   }
   if (op == "stats=1") {
     // Sluice's own operation (wg never sends it): the counters `sluice stats` prints.
@@ -554,6 +621,12 @@ std::string TunnelDaemon::stats_text() const {
   append_stat(out, "pool_buffer_bytes", pool_->buffer_capacity());
   append_stat(out, "packet_memory_bytes",
               pool_->count() * pool_->buffer_capacity() + tun_->scratch_bytes() + udp_->scratch_bytes());
+  append_stat(out, "capture_active", capture_ != nullptr);
+  if (capture_) {
+    append_stat(out, "capture_packets", capture_->packets());
+    append_stat(out, "capture_bytes", capture_->bytes());
+    append_stat(out, "capture_dropped", capture_->dropped());
+  }
   if (dns_) dns_->append_stats(out);
   return out;
 }

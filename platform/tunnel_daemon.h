@@ -32,6 +32,7 @@
 #include "platform/dns_pipeline.h"
 #include "platform/event_loop.h"
 #include "platform/link_monitor.h"
+#include "platform/pcap_writer.h"
 #include "platform/result.h"
 #include "platform/signals.h"
 #include "platform/tun_device.h"
@@ -100,6 +101,10 @@ class TunnelDaemon {
   // and blank line included.
   std::string handle_uapi_request(std::string_view request);
 
+  // Live capture of the inner traffic (packets read from and written to the TUN) into a pcap
+  // file of at most `max_bytes`; an empty `path` stops it. The UAPI socket's "capture=1".
+  std::optional<UapiError> set_capture(const std::string& path, uint64_t max_bytes);
+
   // The counters as "key=value" lines (the UAPI socket's "stats=1" operation).
   std::string stats_text() const;
 
@@ -122,6 +127,7 @@ class TunnelDaemon {
   // Hands the DNS pipeline's output to the Device (to_tunnel) and to flush() (to_tun).
   void take_dns_output(DnsPipelineOutput& dns_out);
   int64_t next_deadline() const;
+  void flush_capture_if_due();
   void run_timers_if_due();
   // True while the TUN or the UDP socket holds packets already read from the kernel (split
   // from a super-packet or a GRO read): the loop must not wait for readiness then.
@@ -144,6 +150,7 @@ class TunnelDaemon {
   std::unique_ptr<LinkMonitor> link_monitor_;
   std::unique_ptr<UapiServer> uapi_;
   std::unique_ptr<DnsPipeline> dns_;  // null without a DNS policy
+  std::unique_ptr<PcapWriter> capture_;  // null unless a live capture is on
 
   DeviceOutput out_;
   DnsPipelineOutput dns_out_;
@@ -154,6 +161,7 @@ class TunnelDaemon {
   StopReason stop_reason_ = StopReason::None;
   std::string stop_message_;
   int64_t next_drop_log_ns_ = 0;
+  int64_t next_capture_flush_ns_ = 0;
   uint64_t drops_reported_ = 0;
 };
 

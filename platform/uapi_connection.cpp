@@ -26,6 +26,9 @@ std::string UapiConnection::answer(const UapiRequest& request, const Handler& ha
     text.append("set=1\n").append(set->body).append("\n");
     return handler(text);
   }
+  if (const auto* capture = std::get_if<UapiCaptureRequest>(&request)) {
+    return handler("capture=1\n" + capture->body + "\n");
+  }
   const UapiError& error = std::get<UapiError>(request);
   spdlog::debug("uapi: refusing request: {}", error.message);
   return format_uapi_errno(error.errno_value);

@@ -11,6 +11,7 @@ namespace {
 constexpr std::string_view kGet = "get=1\n";
 constexpr std::string_view kSet = "set=1\n";
 constexpr std::string_view kStats = "stats=1\n";  // Sluice's own; wg never sends it
+constexpr std::string_view kCapture = "capture=1\n";  // Sluice's own, with a body like set
 
 std::string too_large_message() {
   return "request larger than " + std::to_string(kMaxUapiRequestBytes) + " bytes";
@@ -63,7 +64,8 @@ bool UapiFramer::frame_one() {
   const bool is_get = starts(kGet);
   const bool is_set = starts(kSet);
   const bool is_stats = starts(kStats);
-  if (!is_get && !is_set && !is_stats) {
+  const bool is_capture = starts(kCapture);
+  if (!is_get && !is_set && !is_stats && !is_capture) {
     fail("invalid UAPI operation " + text::quoted(rest.substr(0, rest.find('\n'))));
     return false;
   }
@@ -84,10 +86,11 @@ bool UapiFramer::frame_one() {
     start_ += op.size() + 1;
     return true;
   }
-  if (rest.size() < kSet.size()) return false;
+  const std::string_view op = is_set ? kSet : kCapture;
+  if (rest.size() < op.size()) return false;
 
-  // A set body ends at the first empty line; "\r\n" counts as empty, as for Go's Scanner.
-  if (scan_ < kSet.size()) scan_ = searched_ = kSet.size();
+  // A body ends at the first empty line; "\r\n" counts as empty, as for Go's Scanner.
+  if (scan_ < op.size()) scan_ = searched_ = op.size();
   while (true) {
     // Searching on from searched_ keeps a long line fed byte by byte from costing O(n^2).
     auto newline = rest.find('\n', searched_);
@@ -101,7 +104,9 @@ bool UapiFramer::frame_one() {
       if (request_size > kMaxUapiRequestBytes) {
         ready_.push_back(UapiError{EMSGSIZE, too_large_message()});
       } else {
-        ready_.push_back(UapiSetRequest{std::string(rest.substr(kSet.size(), scan_ - kSet.size()))});
+        std::string body(rest.substr(op.size(), scan_ - op.size()));
+        ready_.push_back(is_set ? UapiRequest{UapiSetRequest{std::move(body)}}
+                                : UapiRequest{UapiCaptureRequest{std::move(body)}});
       }
       start_ += request_size;
       scan_ = searched_ = 0;

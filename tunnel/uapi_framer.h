@@ -34,9 +34,16 @@ struct UapiSetRequest {
 // counters as key=value lines + format_uapi_errno(0).
 struct UapiStatsRequest {};
 
+// "capture=1\n" + lines + "\n" (Sluice's own, for `sluice capture`): "path=FILE" (absolute; empty
+// stops the capture) and "max_bytes=N". `body` as for set.
+struct UapiCaptureRequest {
+  std::string body;
+};
+
 // A UapiError in the queue is a request that was refused while framing: answer it with
 // format_uapi_errno(error.errno_value). Framing goes on after it unless broken() is true.
-using UapiRequest = std::variant<UapiGetRequest, UapiSetRequest, UapiStatsRequest, UapiError>;
+using UapiRequest =
+    std::variant<UapiGetRequest, UapiSetRequest, UapiStatsRequest, UapiCaptureRequest, UapiError>;
 
 class UapiFramer {
  public:
@@ -44,7 +51,7 @@ class UapiFramer {
   void feed(std::string_view bytes);
   // The next complete request, in stream order.
   std::optional<UapiRequest> next();
-  // True once the stream cannot be framed any further: an operation other than get/set/stats
+  // True once the stream cannot be framed any further: an operation other than get/set/stats/capture
   // (wireguard-go closes such a connection without answering), or a request over
   // kMaxUapiRequestBytes (answered with EMSGSIZE first; the queue holds that error).
   bool broken() const { return broken_; }

@@ -408,17 +408,19 @@ std::string set_body(const UapiRequest& r) {
   return std::get<UapiSetRequest>(r).body;
 }
 
+// Feeds `stream` whole, or one byte per call.
+void feed(UapiFramer& framer, std::string_view stream, bool bytewise) {
+  if (!bytewise) return framer.feed(stream);
+  for (char c : stream) framer.feed(std::string_view(&c, 1));
+}
+
 }  // namespace
 
 TEST_CASE("uapi framer: Sluice's stats request, byte by byte too", "[uapi][framer]") {
   for (const bool bytewise : {false, true}) {
     UapiFramer framer;
     const std::string stream = "stats=1\n\nset=1\n\nstats=1\nx";
-    if (bytewise) {
-      for (char c : stream) framer.feed(std::string_view(&c, 1));
-    } else {
-      framer.feed(stream);
-    }
+    feed(framer, stream, bytewise);
     auto requests = drain(framer);
     REQUIRE(requests.size() == 3);
     CHECK(std::holds_alternative<UapiStatsRequest>(requests[0]));
@@ -429,6 +431,24 @@ TEST_CASE("uapi framer: Sluice's stats request, byte by byte too", "[uapi][frame
   }
   UapiFramer framer;
   framer.feed("stat=1\n\n");
+  CHECK(framer.broken());
+}
+
+TEST_CASE("uapi framer: Sluice's capture request carries a body like set", "[uapi][framer]") {
+  for (const bool bytewise : {false, true}) {
+    UapiFramer framer;
+    const std::string stream = "capture=1\npath=/tmp/x.pcap\nmax_bytes=100\n\ncapture=1\n\nset=1\n\n";
+    feed(framer, stream, bytewise);
+    auto requests = drain(framer);
+    REQUIRE(requests.size() == 3);
+    REQUIRE(std::holds_alternative<UapiCaptureRequest>(requests[0]));
+    CHECK(std::get<UapiCaptureRequest>(requests[0]).body == "path=/tmp/x.pcap\nmax_bytes=100\n");
+    REQUIRE(std::holds_alternative<UapiCaptureRequest>(requests[1]));
+    CHECK(std::get<UapiCaptureRequest>(requests[1]).body.empty());
+    CHECK(set_body(requests[2]).empty());
+  }
+  UapiFramer framer;
+  framer.feed("capturex=1\n\n");
   CHECK(framer.broken());
 }
 
