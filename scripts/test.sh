@@ -8,13 +8,13 @@
 #    (RelWithDebInfo with -DSLUICE_SANITIZE=ON: AddressSanitizer + UndefinedBehaviorSanitizer);
 # 3. runs the unit tests (ctest -LE integration) in both builds, and the netns integration tests
 #    (ctest -L integration) in build/ and, unless switched off, in build-asan/;
-# 4. builds the libFuzzer targets (build-fuzz/, clang-14) and runs each briefly (fuzz/run);
+# 4. builds the libFuzzer targets (build-fuzz/, clang-14) and runs each for 30 s (fuzz/run);
 # 5. prints every summary, then one total line; exits non-zero if anything failed.
 #
 # Env:
 #   SLUICE_ASAN_INTEGRATION=0   skip the integration tests in the ASan build (default 1)
 #   SLUICE_INTEGRATION=0        skip all integration tests (default 1; they need root)
-#   SLUICE_FUZZ_SECONDS=N       seconds per libFuzzer target in build-fuzz/ (default 10; 0 skips)
+#   SLUICE_FUZZ_SECONDS=N       seconds per libFuzzer target in build-fuzz/ (default 30; 0 skips)
 #   SLUICE_SKIP_DEPS=1          do not run install-deps.sh
 #   SLUICE_ASAN_BUILD_TYPE=T    CMake build type of build-asan/ (default RelWithDebInfo; Debug
 #                               compiles faster, runs slower)
@@ -27,7 +27,7 @@ JOBS=${JOBS:-2}
 ASAN_INTEGRATION=${SLUICE_ASAN_INTEGRATION:-1}
 ASAN_BUILD_TYPE=${SLUICE_ASAN_BUILD_TYPE:-RelWithDebInfo}
 INTEGRATION=${SLUICE_INTEGRATION:-1}
-FUZZ_SECONDS=${SLUICE_FUZZ_SECONDS:-10}
+FUZZ_SECONDS=${SLUICE_FUZZ_SECONDS:-30}
 LOGDIR=$(mktemp -d /tmp/sluice-test.XXXXXX)
 trap 'rm -rf "$LOGDIR"' EXIT
 
