@@ -3,7 +3,9 @@
 # with a valid mac1 (so they cannot be dropped as noise), from 200 source addresses. Sluice must
 # go under load and answer with cookie replies instead of doing Diffie-Hellman, keep its memory
 # bounded, and still complete the handshake of a real peer (wireguard-go) that honours the
-# cookie, while the flood goes on.
+# cookie, while the flood goes on. Then the same addresses flood again, this time honouring the
+# cookies (resending with a valid mac2): Sluice must rate limit each address (20/s, burst 5),
+# and wireguard-go must again get a new handshake through.
 #
 #   NS_A  sluice, 10.77.0.1, route to 10.77.1.0/24  <--veth-->  NS_B  wireguard-go 10.77.0.2
 #                                                                     flooder 10.77.1.1-200
@@ -113,6 +115,50 @@ sl_assert_eq "replies to the flood other than cookie replies" 0 "$OTHER_SEEN"
   sl_fail "sluice VmRSS grew by $((RSS_AFTER - RSS_BEFORE)) kB under the flood (limit $MAX_RSS_GROWTH_KB kB)"
 sl_ping "$NS_W" "$INNER4_A"
 sl_pass "flood of $SENT initiations: $COOKIES_SENT cookie replies ($COOKIES_SEEN seen by the flooder), $UNKNOWN_PEER reached DH, VmRSS +$((RSS_AFTER - RSS_BEFORE)) kB"
+
+sl_step "honouring flood: the same addresses resend with the cookie's mac2 for ${SECONDS_OF_FLOOD}s"
+RATE_PER_SOURCE=20 BURST_PER_SOURCE=5  # kRatelimitPacketsPerSecond, kRatelimitPacketsBurstable
+ip netns exec "$NS_W" "$FLOOD" --responder "$PUB_S" --target "$OUTER4_A:$PORT_S" \
+  --source-base 10.77.1.1 --sources "$SOURCES" --rate "$RATE" --seconds "$SECONDS_OF_FLOOD" \
+  --honour-cookies 1 >"$SL_TMP/flood2.out" 2>"$SL_TMP/flood2.log" &
+FLOOD_PID=$!
+SL_PIDS+=("$FLOOD_PID")
+sleep 2
+# wireguard-go forgets its session and its cookie, so it must handshake from scratch.
+sl_wg "$NS_W" set "$IF_W" peer "$PUB_S" remove
+sl_wg "$NS_W" set "$IF_W" peer "$PUB_S" allowed-ips "$INNER4_A/32" endpoint "$OUTER4_A:$PORT_S"
+COMPLETED_BEFORE=$(stat_of "$(stats)" handshakes_completed)
+more_handshakes() { (($(stat_of "$(stats)" handshakes_completed) > COMPLETED_BEFORE)); }
+T0=$(date +%s%N)
+ip netns exec "$NS_W" ping -n -c 1 -W 1 "$INNER4_A" >/dev/null 2>&1 || true
+sl_wait_for "a new handshake with wireguard-go during the honouring flood" "$MAX_HANDSHAKE_SECONDS" more_handshakes
+HANDSHAKE2_MS=$((($(date +%s%N) - T0) / 1000000))
+sl_pid_alive "$FLOOD_PID" || sl_fail "the honouring flood ended before the handshake: nothing was shown"
+sl_ping "$NS_W" "$INNER4_A"
+sl_log "new handshake with wireguard-go ${HANDSHAKE2_MS} ms after its first initiation"
+sl_wait_exit "$FLOOD_PID" $((SECONDS_OF_FLOOD + 10))
+sl_assert_eq "honouring flood generator exit status" 0 "$SL_EXIT_CODE"
+FLOOD_OUT=$(cat "$SL_TMP/flood2.out")
+sl_log "honouring flood generator: $FLOOD_OUT"
+SENT2=$(flood_of sent)
+CONSUMED=$(flood_of cookies_consumed)
+STATS3=$(stats)
+RSS_AFTER2=$(rss_kb)
+delta() { echo $(($(stat_of "$STATS3" "$1") - $(stat_of "$STATS2" "$1"))); }
+LIMITED=$(delta drop_rate_limited)
+REACHED_DH=$(delta drop_unknown_peer)
+# Datagrams the kernel dropped while sluice was busy with the allowed DH never show up here.
+sl_log "sluice: udp_datagrams_in=+$(delta udp_datagrams_in) drop_rate_limited=+$LIMITED drop_unknown_peer=+$REACHED_DH cookie_replies_sent=+$(delta cookie_replies_sent) VmRSS $RSS_AFTER2 kB"
+((CONSUMED >= SOURCES)) || sl_fail "only $CONSUMED cookies were consumed by $SOURCES sources: mac2 was never valid"
+awk -v l="$LIMITED" -v s="$SENT2" 'BEGIN { exit !(l >= s / 2) }' ||
+  sl_fail "only $LIMITED of $SENT2 initiations with a valid mac2 were rate limited"
+# What got past the limiter cost a Diffie-Hellman each: at most the per-address budget.
+DH_BUDGET=$((SOURCES * (RATE_PER_SOURCE * (SECONDS_OF_FLOOD + 1) + BURST_PER_SOURCE)))
+((REACHED_DH > 0 && REACHED_DH <= DH_BUDGET)) ||
+  sl_fail "$REACHED_DH initiations with a valid mac2 reached Diffie-Hellman (budget $DH_BUDGET)"
+((RSS_AFTER2 - RSS_BEFORE <= MAX_RSS_GROWTH_KB)) ||
+  sl_fail "sluice VmRSS grew by $((RSS_AFTER2 - RSS_BEFORE)) kB over both floods (limit $MAX_RSS_GROWTH_KB kB)"
+sl_pass "honouring flood of $SENT2 initiations: $LIMITED rate limited, $REACHED_DH reached DH (budget $DH_BUDGET); wireguard-go's new handshake in ${HANDSHAKE2_MS} ms"
 
 sl_step "stop"
 sl_stop_clean "$NS_S" "$IF_S"

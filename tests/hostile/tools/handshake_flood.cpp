@@ -3,11 +3,15 @@
 // local IPv4 addresses, at a fixed rate. It counts the cookie replies that answer them.
 //
 //   sluice_handshake_flood --responder PUBKEY --target ADDR:PORT --source-base ADDR
-//                          --sources N --rate PER_SECOND --seconds S
+//                          --sources N --rate PER_SECOND --seconds S [--honour-cookies 1]
+//
+// With --honour-cookies each source address keeps resending one initiation and, once a cookie
+// reply reached it, adds the valid mac2: the attacker a cookie cannot stop, whom the responder
+// must rate limit per address instead.
 //
 // The N source addresses (source-base and the N-1 after it) must be configured on a local
 // interface, so that cookie replies sent to them come back to our sockets. Prints one line:
-//   sent=.. send_blocked=.. cookie_replies=.. other_replies=.. seconds=.. rate=..
+//   sent=.. send_blocked=.. cookie_replies=.. cookies_consumed=.. other_replies=.. seconds=.. rate=..
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -51,6 +55,7 @@ struct Options {
   uint32_t sources = 0;
   uint32_t rate = 0;
   double seconds = 0;
+  bool honour_cookies = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -75,6 +80,7 @@ Options parse(int argc, char** argv) {
   o.sources = static_cast<uint32_t>(std::stoul(need("--sources")));
   o.rate = static_cast<uint32_t>(std::stoul(need("--rate")));
   o.seconds = std::stod(need("--seconds"));
+  o.honour_cookies = args.count("--honour-cookies") != 0 && args["--honour-cookies"] == "1";
   if (o.sources == 0 || o.rate == 0 || o.seconds <= 0) die("--sources, --rate and --seconds must be > 0");
   return o;
 }
@@ -127,20 +133,37 @@ std::vector<int> open_sockets(const Options& o) {
 
 struct Replies {
   uint64_t cookies = 0;
+  uint64_t consumed = 0;
   uint64_t other = 0;
 };
 
-void drain(const std::vector<int>& fds, Replies& r) {
+int64_t mono_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// In --honour-cookies mode, what one source address sends: its own initiation, whose mac2 its
+// CookieMaker fills once a cookie arrived.
+struct HonestSource {
+  std::vector<uint8_t> message;
+  CookieMaker macs;
+};
+
+void drain(const std::vector<int>& fds, std::vector<HonestSource>& honest, Replies& r) {
   uint8_t buffer[256];
-  for (int fd : fds) {
+  for (size_t s = 0; s < fds.size(); ++s) {
     for (;;) {
-      const ssize_t n = recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      const ssize_t n = recv(fds[s], buffer, sizeof buffer, MSG_DONTWAIT);
       if (n < 0) break;
       const std::span<const uint8_t> msg(buffer, static_cast<size_t>(n));
-      if (classify_message(msg) == MessageType::CookieReply && receiver_index_of(msg) - kIndexBase < kMessages)
-        ++r.cookies;
-      else
+      if (classify_message(msg) != MessageType::CookieReply || receiver_index_of(msg) - kIndexBase >= kMessages) {
         ++r.other;
+        continue;
+      }
+      ++r.cookies;
+      if (!honest.empty() &&
+          honest[s].macs.consume_reply(std::span<const uint8_t, kCookieReplySize>(buffer, kCookieReplySize), mono_ns()))
+        ++r.consumed;
     }
   }
 }
@@ -152,6 +175,11 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   const auto messages = build_initiations(o.responder);
   const std::vector<int> fds = open_sockets(o);
+  std::vector<HonestSource> honest(o.honour_cookies ? fds.size() : 0);
+  for (size_t s = 0; s < honest.size(); ++s) {
+    honest[s].message = messages[s % kMessages];
+    honest[s].macs.init(o.responder);
+  }
 
   std::vector<mmsghdr> headers(kBatch);
   std::vector<iovec> iovs(kBatch);
@@ -168,33 +196,37 @@ int main(int argc, char** argv) {
     const uint64_t due = static_cast<uint64_t>(elapsed * o.rate);
     while (sent + blocked < due) {
       const size_t n = std::min<uint64_t>(kBatch, due - sent - blocked);
+      // Each batch from the next source address, so every address sends at rate / sources.
+      const size_t source = next_socket++ % fds.size();
+      if (!honest.empty()) honest[source].macs.add_macs(honest[source].message, mono_ns());
       for (size_t i = 0; i < n; ++i) {
-        const auto& m = messages[(sent + blocked + i) % kMessages];
+        const auto& m = honest.empty() ? messages[(sent + blocked + i) % kMessages] : honest[source].message;
         iovs[i] = {const_cast<uint8_t*>(m.data()), m.size()};
         headers[i] = {};
         headers[i].msg_hdr.msg_iov = &iovs[i];
         headers[i].msg_hdr.msg_iovlen = 1;
       }
-      // Each batch from the next source address, so every address sends at rate / sources.
-      const int fd = fds[next_socket++ % fds.size()];
+      const int fd = fds[source];
       const int done = sendmmsg(fd, headers.data(), static_cast<unsigned>(n), 0);
       const size_t ok = done > 0 ? static_cast<size_t>(done) : 0;
       sent += ok;
       blocked += n - ok;  // a full socket buffer: counted, not retried, to keep the rate honest
     }
     if (now >= next_drain) {
-      drain(fds, replies);
+      drain(fds, honest, replies);
       next_drain = now + std::chrono::milliseconds(20);
     }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   // Replies still on their way.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  drain(fds, replies);
+  drain(fds, honest, replies);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("sent=%llu send_blocked=%llu cookie_replies=%llu other_replies=%llu seconds=%.2f rate=%.0f\n",
+  std::printf("sent=%llu send_blocked=%llu cookie_replies=%llu cookies_consumed=%llu other_replies=%llu "
+              "seconds=%.2f rate=%.0f\n",
               static_cast<unsigned long long>(sent), static_cast<unsigned long long>(blocked),
-              static_cast<unsigned long long>(replies.cookies), static_cast<unsigned long long>(replies.other),
+              static_cast<unsigned long long>(replies.cookies), static_cast<unsigned long long>(replies.consumed),
+              static_cast<unsigned long long>(replies.other),
               seconds, static_cast<double>(sent) / o.seconds);
   for (int fd : fds) close(fd);
   return 0;
