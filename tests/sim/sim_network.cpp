@@ -86,7 +86,12 @@ SimNode* SimNetwork::node_at(const Endpoint& e) {
   return nullptr;
 }
 
+void SimNetwork::inject(const Endpoint& from, const Endpoint& to, std::vector<uint8_t> bytes, int64_t at) {
+  in_flight_.push(InFlight{std::max(at, now_), order_++, from, to, std::move(bytes)});
+}
+
 void SimNetwork::transmit(const Endpoint& from, const Endpoint& to, const uint8_t* data, size_t len) {
+  if (tap) tap(from, to, {data, len});
   bool in_outage = now_ >= link.outage_start_ns && now_ < link.outage_end_ns;
   if (in_outage || chance(link.loss)) {
     ++lost_;
@@ -148,6 +153,11 @@ void SimNetwork::run_until(int64_t until, int64_t tick_interval_ns,
         }
         PacketBuffer* b = dst->pool.acquire();
         if (b == nullptr) continue;
+        if (f.bytes.size() > b->capacity()) {  // a real socket would have truncated it
+          dst->pool.release(b);
+          ++lost_;
+          continue;
+        }
         b->reset_for_outer();
         std::memcpy(b->data(), f.bytes.data(), f.bytes.size());
         b->set_size(f.bytes.size());

@@ -8,6 +8,7 @@
 #include <memory>
 #include <queue>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,12 @@ class SimNetwork {
                 const Key& psk = {});
 
   LinkConditions link;
+  // Sees every datagram a node sends, before the link conditions apply: where a hostile
+  // middle copies real packets to mangle them.
+  std::function<void(const Endpoint& from, const Endpoint& to, std::span<const uint8_t> bytes)> tap;
+  // Puts a datagram on the wire to arrive at `at`, bypassing the link conditions, so an
+  // attacker's copies arrive exactly when the test means them to.
+  void inject(const Endpoint& from, const Endpoint& to, std::vector<uint8_t> bytes, int64_t at);
   // Hand a node every datagram due at the same instant in one handle_outer call, as a socket
   // batch would, instead of one call per datagram.
   bool batch_delivery = false;
