@@ -159,7 +159,7 @@ void SimNetwork::run_until(int64_t until, int64_t tick_interval_ns,
           continue;
         }
         b->reset_for_outer();
-        std::memcpy(b->data(), f.bytes.data(), f.bytes.size());
+        if (!f.bytes.empty()) std::memcpy(b->data(), f.bytes.data(), f.bytes.size());  // an empty one may have no data()
         b->set_size(f.bytes.size());
         batch.push_back(InboundDatagram{f.from, b});
         if (!batch_delivery) break;
