@@ -1,0 +1,321 @@
+#include "platform/embed_tunnel.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "platform/clock.h"
+#include "platform/resolver.h"
+#include "platform/tunnel_daemon.h"
+
+namespace sluice::platform {
+
+namespace {
+
+Now now() { return Now{monotonic_ns(), wall_ns()}; }
+
+struct PacketBatch {
+  const uint8_t* const* packets;
+  const size_t* lengths;
+  const int* families;
+};
+
+// A packet the Device could not parse would be dropped there too; checking the family here
+// catches a host that mislabels packets, which the Device cannot see.
+bool fill_packet(void* context, size_t i, HandoffQueue::Item& item) {
+  const auto* batch = static_cast<const PacketBatch*>(context);
+  const size_t length = batch->lengths[i];
+  const uint8_t* bytes = batch->packets[i];
+  PacketBuffer* b = item.buffer;
+  if (length == 0 || length > b->room() - PacketBuffer::kTailroom) return false;
+  const unsigned version = bytes[0] >> 4;
+  if (batch->families[i] == AF_INET) {
+    if (version != 4 || length < 20) return false;
+  } else if (batch->families[i] == AF_INET6) {
+    if (version != 6 || length < 40) return false;
+  } else {
+    return false;
+  }
+  std::memcpy(b->data(), bytes, length);
+  b->set_size(length);
+  return true;
+}
+
+struct DatagramBatch {
+  const uint8_t* const* datagrams;
+  const size_t* lengths;
+  const sluice_endpoint* sources;
+};
+
+bool fill_datagram(void* context, size_t i, HandoffQueue::Item& item) {
+  const auto* batch = static_cast<const DatagramBatch*>(context);
+  const size_t length = batch->lengths[i];
+  PacketBuffer* b = item.buffer;
+  if (length == 0 || length > b->capacity()) return false;
+  std::memcpy(b->data(), batch->datagrams[i], length);
+  b->set_bounds(0, length);
+  const sluice_endpoint& source = batch->sources[i];
+  item.source.address = source.family == SLUICE_ENDPOINT_IPV4 ? IpAddress::v4(source.address)
+                                                               : IpAddress::v6(source.address);
+  item.source.port = source.port;
+  return true;
+}
+
+sluice_endpoint to_sluice_endpoint(const Endpoint& e) {
+  sluice_endpoint out{};
+  out.family = e.address.family == IpFamily::v4 ? SLUICE_ENDPOINT_IPV4 : SLUICE_ENDPOINT_IPV6;
+  std::memcpy(out.address, e.address.bytes.data(), e.address.size());
+  out.port = e.port;
+  return out;
+}
+
+}  // namespace
+
+EmbeddedTunnel::EmbeddedTunnel(WgQuickConfig config, EmbedOptions options, size_t buffer_count)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      mtu_(config_.mtu.value_or(1420)),
+      buffer_count_(buffer_count),
+      packets_in_(kEmbedBatch),
+      datagrams_in_(kEmbedBatch) {}
+
+std::variant<std::unique_ptr<EmbeddedTunnel>, EmbedCreateError> EmbeddedTunnel::create(
+    std::string_view text, EmbedOptions options) {
+  if (options.packets_to_host == nullptr || options.datagrams_to_network == nullptr) {
+    return EmbedCreateError{SLUICE_ERR_INVALID_ARGUMENT,
+                            "options: packets_to_host and datagrams_to_network are required"};
+  }
+  auto parsed = parse_wg_quick_config(text, "config");
+  if (auto* error = std::get_if<ConfigError>(&parsed)) {
+    return EmbedCreateError{SLUICE_ERR_CONFIG, error->to_string()};
+  }
+  WgQuickConfig config = std::get<WgQuickConfig>(std::move(parsed));
+  const uint32_t mtu = config.mtu.value_or(1420);
+  if (mtu < kMinEmbedMtu || mtu > kMaxEmbedMtu) {
+    return EmbedCreateError{SLUICE_ERR_CONFIG, "config: MTU: " + std::to_string(mtu) +
+                                                   " is outside " + std::to_string(kMinEmbedMtu) +
+                                                   ".." + std::to_string(kMaxEmbedMtu)};
+  }
+  const size_t capacity = buffer_capacity_for_mtu(mtu);
+  const size_t memory = options.memory_limit != 0 ? options.memory_limit : kDefaultEmbedMemory;
+  const size_t buffers = memory / capacity;
+  if (buffers < kMinEmbedBuffers) {
+    return EmbedCreateError{
+        SLUICE_ERR_INVALID_ARGUMENT,
+        "options: memory_limit of " + std::to_string(memory) + " bytes is too small: " +
+            std::to_string(kMinEmbedBuffers * capacity) + " bytes are needed at MTU " +
+            std::to_string(mtu)};
+  }
+  return std::unique_ptr<EmbeddedTunnel>(
+      new EmbeddedTunnel(std::move(config), std::move(options), buffers));
+}
+
+EmbeddedTunnel::~EmbeddedTunnel() { stop(); }
+
+std::optional<Error> EmbeddedTunnel::start() {
+  if (running()) return Error{"the tunnel is already started", EALREADY};
+
+  // Names first: a DNS failure must leave nothing behind, and the worker must never block.
+  DeviceChange change = to_device_change(config_);
+  for (size_t i = 0; i < config_.peers.size(); ++i) {
+    const ConfigPeer& peer = config_.peers[i];
+    if (!peer.endpoint_host) continue;
+    auto resolved = resolve_endpoint(*peer.endpoint_host, peer.endpoint_port);
+    if (!resolved) {
+      return Error{"config:" + std::to_string(peer.line) + ": Endpoint: " +
+                       resolved.error().message,
+                   resolved.error().code};
+    }
+    change.peers[i].endpoint = *resolved;
+  }
+
+  auto run = std::make_unique<Running>();
+  auto loop = EventLoop::create();
+  if (!loop) return loop.error();
+  run->loop = std::move(*loop);
+  run->wake = UniqueFd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (run->wake.get() < 0) return Error::from_errno("eventfd", errno);
+  run->pool = std::make_unique<BufferPool>(buffer_count_, buffer_capacity_for_mtu(mtu_));
+  run->crypto = std::make_unique<CryptoWorkers>(options_.crypto_threads);
+  DeviceOptions device_options;
+  device_options.log_prefix = options_.log_prefix;
+  device_options.mtu = mtu_;
+  device_options.crypto_executor = run->crypto.get();
+  run->device = std::make_unique<Device>(device_options, *run->pool);
+  run->initial = std::move(change);
+  run->drained.reserve(kEmbedBatch);
+  run->batch.reserve(kEmbedBatch);
+  run->inbound.reserve(kEmbedBatch);
+  run->out.datagrams.reserve(4 * kEmbedBatch);
+  run->out.inner.reserve(4 * kEmbedBatch);
+  run->pointers.resize(kEmbedBatch);
+  run->lengths.resize(kEmbedBatch);
+  run->families.resize(kEmbedBatch);
+  run->endpoints.resize(kEmbedBatch);
+  if (!run->loop->add(run->wake.get(), EPOLLIN, [this](uint32_t) { on_wake(); })) {
+    return Error{"registering the wake-up descriptor with the event loop failed", EIO};
+  }
+  run_ = std::move(run);
+
+  // Stocked here rather than on the worker, so a write right after start() returns is taken.
+  packets_in_.restock(*run_->pool, true);
+  datagrams_in_.restock(*run_->pool, false);
+  packets_in_.open(run_->wake.get());
+  datagrams_in_.open(run_->wake.get());
+
+  stop_requested_ = false;
+  try {
+    worker_ = std::thread([this] { worker_main(); });
+  } catch (const std::system_error& e) {
+    release_everything();
+    return Error{std::string("starting the worker thread: ") + e.what(), e.code().value()};
+  }
+  spdlog::info("{}started: {} peer(s), MTU {}, {} buffers of {} bytes, {} crypto thread(s)",
+               options_.log_prefix, config_.peers.size(), mtu_, buffer_count_,
+               buffer_capacity_for_mtu(mtu_), options_.crypto_threads);
+  return std::nullopt;
+}
+
+bool EmbeddedTunnel::stop() {
+  if (!running()) return true;
+  if (std::this_thread::get_id() == worker_.get_id()) return false;
+  stop_requested_ = true;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(run_->wake.get(), &one, sizeof one);
+  worker_.join();
+  release_everything();
+  spdlog::info("{}stopped", options_.log_prefix);
+  return true;
+}
+
+void EmbeddedTunnel::release_everything() {
+  Running& r = *run_;
+  packets_in_.close_and_release(*r.pool);
+  datagrams_in_.close_and_release(*r.pool);
+  for (const OutboundDatagram& d : r.out.datagrams) r.pool->release(d.buffer);
+  for (PacketBuffer* b : r.out.inner) r.pool->release(b);
+  r.out.clear();
+  r.device.reset();  // gives staged packets back to the pool
+  if (r.pool->available() != r.pool->count()) {
+    spdlog::error("{}buffer pool: {} of {} buffers not returned at stop", options_.log_prefix,
+                  r.pool->count() - r.pool->available(), r.pool->count());
+  }
+  r.crypto.reset();  // joins the crypto threads
+  r.loop->remove(r.wake.get());
+  run_.reset();
+}
+
+void EmbeddedTunnel::worker_main() {
+  Running& r = *run_;
+  r.device->apply(r.initial, now(), r.out);
+  flush();
+  while (!stop_requested_.load(std::memory_order_acquire)) {
+    if (!r.loop->run_once(r.device->next_deadline())) {
+      spdlog::error("{}event loop failed; the tunnel no longer moves packets",
+                    options_.log_prefix);
+      return;
+    }
+    run_timers_if_due();
+  }
+}
+
+void EmbeddedTunnel::on_wake() {
+  Running& r = *run_;
+  uint64_t count = 0;
+  // Read before draining: a push that lands after the drain then finds the queue empty and
+  // writes the eventfd again, so no packet waits for the next unrelated wake-up.
+  [[maybe_unused]] ssize_t n = read(r.wake.get(), &count, sizeof count);
+  if (stop_requested_.load(std::memory_order_acquire)) {
+    r.loop->stop();
+    return;
+  }
+  packets_in_.drain(r.drained);
+  if (!r.drained.empty()) {
+    r.batch.clear();
+    for (const HandoffQueue::Item& item : r.drained) r.batch.push_back(item.buffer);
+    r.drained.clear();
+    // Ownership of every buffer passes to the Device here.
+    r.device->handle_inner(r.batch, now(), r.out);
+    r.batch.clear();
+    flush();
+  }
+  datagrams_in_.drain(r.drained);
+  if (!r.drained.empty()) {
+    r.inbound.clear();
+    for (const HandoffQueue::Item& item : r.drained) {
+      r.inbound.push_back(InboundDatagram{item.source, item.buffer});
+    }
+    r.drained.clear();
+    r.device->handle_outer(r.inbound, now(), r.out);
+    r.inbound.clear();
+    flush();
+  }
+  packets_in_.restock(*r.pool, true);
+  datagrams_in_.restock(*r.pool, false);
+}
+
+void EmbeddedTunnel::run_timers_if_due() {
+  Running& r = *run_;
+  const Now t = now();
+  if (t.mono_ns < r.device->next_deadline()) return;
+  r.device->handle_timers(t, r.out);
+  flush();
+  // Timers may have freed staged buffers; hosts blocked on a full queue can go on.
+  packets_in_.restock(*r.pool, true);
+  datagrams_in_.restock(*r.pool, false);
+}
+
+void EmbeddedTunnel::flush() {
+  Running& r = *run_;
+  for (size_t start = 0; start < r.out.datagrams.size(); start += kEmbedBatch) {
+    const size_t n = std::min(kEmbedBatch, r.out.datagrams.size() - start);
+    for (size_t i = 0; i < n; ++i) {
+      const OutboundDatagram& d = r.out.datagrams[start + i];
+      r.pointers[i] = d.buffer->data();
+      r.lengths[i] = d.buffer->size();
+      r.endpoints[i] = to_sluice_endpoint(d.destination);
+    }
+    options_.datagrams_to_network(options_.context, r.pointers.data(), r.lengths.data(),
+                                  r.endpoints.data(), n);
+  }
+  for (const OutboundDatagram& d : r.out.datagrams) r.pool->release(d.buffer);
+
+  for (size_t start = 0; start < r.out.inner.size(); start += kEmbedBatch) {
+    const size_t n = std::min(kEmbedBatch, r.out.inner.size() - start);
+    for (size_t i = 0; i < n; ++i) {
+      const PacketBuffer* b = r.out.inner[start + i];
+      r.pointers[i] = b->data();
+      r.lengths[i] = b->size();
+      r.families[i] = (b->data()[0] >> 4) == 6 ? AF_INET6 : AF_INET;
+    }
+    options_.packets_to_host(options_.context, r.pointers.data(), r.lengths.data(),
+                             r.families.data(), n);
+  }
+  for (PacketBuffer* b : r.out.inner) r.pool->release(b);
+  r.out.clear();
+}
+
+long EmbeddedTunnel::write_packets(const uint8_t* const* packets, const size_t* lengths,
+                                   const int* families, size_t count) {
+  PacketBatch batch{packets, lengths, families};
+  size_t dropped = 0;
+  const long taken = packets_in_.push(count, fill_packet, &batch, dropped);
+  if (dropped != 0) host_packets_dropped_ += dropped;
+  return taken;
+}
+
+long EmbeddedTunnel::receive_datagrams(const uint8_t* const* datagrams, const size_t* lengths,
+                                       const sluice_endpoint* sources, size_t count) {
+  DatagramBatch batch{datagrams, lengths, sources};
+  size_t dropped = 0;
+  const long taken = datagrams_in_.push(count, fill_datagram, &batch, dropped);
+  if (dropped != 0) host_datagrams_dropped_ += dropped;
+  return taken;
+}
+
+}  // namespace sluice::platform

@@ -1,0 +1,126 @@
+// One embedded tunnel (sluice.h's sluice_tunnel): the sans-IO Device driven by a worker thread
+// of its own, with the host on both sides: inner packets arrive through write_packets() and
+// leave through the packets_to_host callback; outer datagrams leave through
+// datagrams_to_network and arrive through receive_datagrams().
+//
+//   host thread  -> HandoffQueue (packets / datagrams) -> eventfd wakes the worker
+//   worker       -> Device::handle_inner / handle_outer / handle_timers -> flush
+//   flush        = callbacks with arrays pointing into pool buffers, then every buffer home
+//
+// Buffer ownership: every PacketBuffer belongs to the pool, which only the worker touches while
+// the tunnel runs (and the starting/stopping thread while it does not). The HandoffQueues hold
+// pool buffers lent to host threads; the Device owns what it stages; flush() releases the
+// rest. After stop every buffer is back in the pool, and the pool is freed.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "include/sluice.h"
+#include "platform/crypto_workers.h"
+#include "platform/embed_handoff_queue.h"
+#include "platform/event_loop.h"
+#include "platform/result.h"
+#include "platform/unique_fd.h"
+#include "tunnel/device.h"
+#include "tunnel/packet_buffer.h"
+#include "tunnel/wg_quick_config.h"
+
+namespace sluice::platform {
+
+struct EmbedOptions {
+  void* context = nullptr;
+  sluice_packets_fn packets_to_host = nullptr;
+  sluice_datagrams_fn datagrams_to_network = nullptr;
+  size_t memory_limit = 0;  // 0 = kDefaultEmbedMemory
+  uint32_t crypto_threads = 0;
+  std::string log_prefix;
+};
+
+inline constexpr size_t kDefaultEmbedMemory = 4 << 20;
+// Packets per callback call and per HandoffQueue; the pool needs room for both queues' stock
+// plus as much again for packets in flight through the Device.
+inline constexpr size_t kEmbedBatch = 64;
+inline constexpr size_t kMinEmbedBuffers = 6 * kEmbedBatch;
+// Buffers are sized by the MTU; a jumbo MTU would eat the ceiling a mobile host sets.
+inline constexpr uint32_t kMinEmbedMtu = 576;
+inline constexpr uint32_t kMaxEmbedMtu = 9000;
+
+// Why create() refused: `code` is SLUICE_ERR_CONFIG or SLUICE_ERR_INVALID_ARGUMENT.
+struct EmbedCreateError {
+  int code = SLUICE_ERR_CONFIG;
+  std::string message;
+};
+
+class EmbeddedTunnel {
+ public:
+  // Validates the config text and the options; nothing is started. The error says what is
+  // wrong, never a key.
+  static std::variant<std::unique_ptr<EmbeddedTunnel>, EmbedCreateError> create(
+      std::string_view config, EmbedOptions options);
+  ~EmbeddedTunnel();  // stops first
+  EmbeddedTunnel(const EmbeddedTunnel&) = delete;
+  EmbeddedTunnel& operator=(const EmbeddedTunnel&) = delete;
+
+  std::optional<Error> start();
+  // False when called from the worker thread (a callback), which cannot join itself.
+  bool stop();
+  bool running() const { return worker_.joinable(); }
+
+  // Host threads. `families` are AF_INET/AF_INET6; -1 when stopped, else how many were taken.
+  long write_packets(const uint8_t* const* packets, const size_t* lengths, const int* families,
+                     size_t count);
+  long receive_datagrams(const uint8_t* const* datagrams, const size_t* lengths,
+                         const sluice_endpoint* sources, size_t count);
+
+  uint64_t host_packets_dropped() const { return host_packets_dropped_.load(); }
+  uint64_t host_datagrams_dropped() const { return host_datagrams_dropped_.load(); }
+
+ private:
+  EmbeddedTunnel(WgQuickConfig config, EmbedOptions options, size_t buffer_count);
+
+  // What exists only while started; destroyed after the worker is joined.
+  struct Running {
+    std::unique_ptr<EventLoop> loop;
+    UniqueFd wake;  // eventfd: host pushes and stop() wake the worker through it
+    std::unique_ptr<BufferPool> pool;
+    std::unique_ptr<CryptoWorkers> crypto;
+    std::unique_ptr<Device> device;
+    DeviceChange initial;  // the config, endpoints resolved; applied by the worker first
+    DeviceOutput out;
+    std::vector<HandoffQueue::Item> drained;
+    std::vector<PacketBuffer*> batch;
+    std::vector<InboundDatagram> inbound;
+    // Callback scratch, kEmbedBatch each.
+    std::vector<const uint8_t*> pointers;
+    std::vector<size_t> lengths;
+    std::vector<int> families;
+    std::vector<sluice_endpoint> endpoints;
+  };
+
+  void worker_main();
+  void on_wake();
+  void run_timers_if_due();
+  void flush();
+  void release_everything();
+
+  WgQuickConfig config_;
+  EmbedOptions options_;
+  uint32_t mtu_;
+  size_t buffer_count_;
+  HandoffQueue packets_in_;
+  HandoffQueue datagrams_in_;
+  std::unique_ptr<Running> run_;
+  std::thread worker_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<uint64_t> host_packets_dropped_{0};
+  std::atomic<uint64_t> host_datagrams_dropped_{0};
+};
+
+}  // namespace sluice::platform
