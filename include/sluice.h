@@ -26,6 +26,7 @@
  *     and on every worker thread; calls are serialised by the library (never two at once).
  *
  * BUFFERS
+ *   - The library never reads from or writes to a host buffer after the call returns.
  *   - Buffers the host passes in (config text, packets, datagrams) are only read during the
  *     call; the library copies what it keeps. The host may reuse them when the call returns.
  *   - Buffers the library passes to a callback belong to the library and are valid only until
@@ -108,8 +109,10 @@ typedef struct sluice_tunnel_options {
   void *context;
   /* Required: where decrypted inner packets go. */
   sluice_packets_fn packets_to_host;
-  /* Required: the host carries the outer datagrams. Received datagrams come back in through
-   * sluice_tunnel_receive_datagrams. */
+  /* Set: the host carries the outer datagrams (e.g. over its own NWConnection) and hands
+   * received ones in through sluice_tunnel_receive_datagrams.
+   * NULL: the library owns the transport, one batched UDP socket bound to the config's
+   * ListenPort (any port when absent) with the config's FwMark. */
   sluice_datagrams_fn datagrams_to_network;
   /* Bytes of packet memory the tunnel may use; 0 = the default (4 MiB). Start fails with
    * SLUICE_ERR_NO_MEMORY when it cannot hold the minimum working set (about 0.5 MiB). */
@@ -136,10 +139,16 @@ SLUICE_API int sluice_tunnel_create(const char *config_text, size_t config_lengt
                                     const sluice_tunnel_options *options, sluice_tunnel **out,
                                     char *error, size_t error_size);
 
-/* Allocates the packet pool, resolves endpoint host names (blocking on DNS), starts the worker
- * thread and applies the config. On failure nothing is left running and the reason is written
- * to `error`. SLUICE_ERR_STATE if already started. */
+/* Allocates the packet pool, opens the UDP socket of a library-owned transport, resolves
+ * endpoint host names (blocking on DNS), starts the worker thread and applies the config. On
+ * failure nothing is left running and the reason is written to `error`: SLUICE_ERR_STATE if
+ * already started, SLUICE_ERR_NO_MEMORY if memory_limit cannot hold the pool and the socket's
+ * scratch space, SLUICE_ERR_SYSTEM for the OS refusing (e.g. the ListenPort is taken). */
 SLUICE_API int sluice_tunnel_start(sluice_tunnel *tunnel, char *error, size_t error_size);
+
+/* The UDP port a library-owned transport is bound to while started (useful when the config
+ * has no ListenPort); 0 when stopped or when the host carries the datagrams. Thread-safe. */
+SLUICE_API int sluice_tunnel_listen_port(const sluice_tunnel *tunnel);
 
 /* Stops synchronously: when it returns, the worker and crypto threads have been joined, every
  * timer is gone, every descriptor the tunnel opened is closed and every packet still queued is

@@ -1,6 +1,7 @@
 // The C functions of include/sluice.h: argument checks, error strings and the exception
 // boundary. Everything else lives in EmbeddedTunnel.
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <memory>
@@ -120,10 +121,15 @@ int sluice_tunnel_start(sluice_tunnel* tunnel, char* error, size_t error_size) {
     }
     if (auto failed = tunnel->impl->start()) {
       write_error(error, error_size, failed->message);
-      return SLUICE_ERR_SYSTEM;
+      return failed->code == ENOMEM ? SLUICE_ERR_NO_MEMORY : SLUICE_ERR_SYSTEM;
     }
     return SLUICE_OK;
   });
+}
+
+int sluice_tunnel_listen_port(const sluice_tunnel* tunnel) {
+  if (tunnel == nullptr) return SLUICE_ERR_INVALID_ARGUMENT;
+  return tunnel->impl->listen_port();
 }
 
 int sluice_tunnel_stop(sluice_tunnel* tunnel) {

@@ -76,19 +76,17 @@ sluice_endpoint to_sluice_endpoint(const Endpoint& e) {
 
 }  // namespace
 
-EmbeddedTunnel::EmbeddedTunnel(WgQuickConfig config, EmbedOptions options, size_t buffer_count)
+EmbeddedTunnel::EmbeddedTunnel(WgQuickConfig config, EmbedOptions options)
     : config_(std::move(config)),
       options_(std::move(options)),
       mtu_(config_.mtu.value_or(1420)),
-      buffer_count_(buffer_count),
       packets_in_(kEmbedBatch),
       datagrams_in_(kEmbedBatch) {}
 
 std::variant<std::unique_ptr<EmbeddedTunnel>, EmbedCreateError> EmbeddedTunnel::create(
     std::string_view text, EmbedOptions options) {
-  if (options.packets_to_host == nullptr || options.datagrams_to_network == nullptr) {
-    return EmbedCreateError{SLUICE_ERR_INVALID_ARGUMENT,
-                            "options: packets_to_host and datagrams_to_network are required"};
+  if (options.packets_to_host == nullptr) {
+    return EmbedCreateError{SLUICE_ERR_INVALID_ARGUMENT, "options: packets_to_host is required"};
   }
   auto parsed = parse_wg_quick_config(text, "config");
   if (auto* error = std::get_if<ConfigError>(&parsed)) {
@@ -103,16 +101,15 @@ std::variant<std::unique_ptr<EmbeddedTunnel>, EmbedCreateError> EmbeddedTunnel::
   }
   const size_t capacity = buffer_capacity_for_mtu(mtu);
   const size_t memory = options.memory_limit != 0 ? options.memory_limit : kDefaultEmbedMemory;
-  const size_t buffers = memory / capacity;
-  if (buffers < kMinEmbedBuffers) {
+  // The pool alone is checked here; start() also counts a library-owned socket's scratch.
+  if (memory / capacity < kMinEmbedBuffers) {
     return EmbedCreateError{
         SLUICE_ERR_INVALID_ARGUMENT,
         "options: memory_limit of " + std::to_string(memory) + " bytes is too small: " +
             std::to_string(kMinEmbedBuffers * capacity) + " bytes are needed at MTU " +
             std::to_string(mtu)};
   }
-  return std::unique_ptr<EmbeddedTunnel>(
-      new EmbeddedTunnel(std::move(config), std::move(options), buffers));
+  return std::unique_ptr<EmbeddedTunnel>(new EmbeddedTunnel(std::move(config), std::move(options)));
 }
 
 EmbeddedTunnel::~EmbeddedTunnel() { stop(); }
@@ -140,7 +137,29 @@ std::optional<Error> EmbeddedTunnel::start() {
   run->loop = std::move(*loop);
   run->wake = UniqueFd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (run->wake.get() < 0) return Error::from_errno("eventfd", errno);
-  run->pool = std::make_unique<BufferPool>(buffer_count_, buffer_capacity_for_mtu(mtu_));
+  size_t scratch = 0;
+  if (options_.datagrams_to_network == nullptr) {
+    UdpSocketOptions udp_options;
+    udp_options.gro_reads = kEmbedGroReads;
+    auto udp = UdpSocket::open(config_.listen_port.value_or(0), config_.fwmark.value_or(0),
+                               udp_options);
+    if (!udp) return udp.error();
+    run->udp = std::move(*udp);
+    scratch = run->udp->scratch_bytes();
+    // The Device reports the port it is told; tell it the one the kernel picked.
+    change.listen_port = run->udp->port();
+  }
+  const size_t capacity = buffer_capacity_for_mtu(mtu_);
+  const size_t memory = options_.memory_limit != 0 ? options_.memory_limit : kDefaultEmbedMemory;
+  const size_t buffers = memory > scratch ? (memory - scratch) / capacity : 0;
+  if (buffers < kMinEmbedBuffers) {
+    return Error{"memory limit of " + std::to_string(memory) + " bytes is too small: the UDP " +
+                     "socket takes " + std::to_string(scratch) + " bytes and the packet pool " +
+                     std::to_string(kMinEmbedBuffers * capacity) + " more",
+                 ENOMEM};
+  }
+  buffer_count_ = buffers;
+  run->pool = std::make_unique<BufferPool>(buffer_count_, capacity);
   run->crypto = std::make_unique<CryptoWorkers>(options_.crypto_threads);
   DeviceOptions device_options;
   device_options.log_prefix = options_.log_prefix;
@@ -157,8 +176,17 @@ std::optional<Error> EmbeddedTunnel::start() {
   run->lengths.resize(kEmbedBatch);
   run->families.resize(kEmbedBatch);
   run->endpoints.resize(kEmbedBatch);
-  if (!run->loop->add(run->wake.get(), EPOLLIN, [this](uint32_t) { on_wake(); })) {
-    return Error{"registering the wake-up descriptor with the event loop failed", EIO};
+  if (!run->loop->add(run->wake.get(), EPOLLIN, [this](uint32_t) { on_wake(); }) ||
+      (run->udp &&
+       !run->loop->add(run->udp->fd(), EPOLLIN, [this](uint32_t) { on_udp_readable(); }))) {
+    if (run->udp) run->loop->remove(run->udp->fd());
+    run->loop->remove(run->wake.get());
+    return Error{"registering descriptors with the event loop failed", EIO};
+  }
+  if (run->udp) {
+    run->read_buffers.reserve(kEmbedBatch);
+    run->sources.resize(kEmbedBatch);
+    listen_port_ = run->udp->port();
   }
   run_ = std::move(run);
 
@@ -207,6 +235,8 @@ void EmbeddedTunnel::release_everything() {
   }
   r.crypto.reset();  // joins the crypto threads
   r.loop->remove(r.wake.get());
+  if (r.udp) r.loop->remove(r.udp->fd());
+  listen_port_ = 0;
   run_.reset();
 }
 
@@ -215,12 +245,58 @@ void EmbeddedTunnel::worker_main() {
   r.device->apply(r.initial, now(), r.out);
   flush();
   while (!stop_requested_.load(std::memory_order_acquire)) {
-    if (!r.loop->run_once(r.device->next_deadline())) {
+    // Datagrams a GRO read left inside the socket are served without waiting: the fd may not
+    // be readable for them.
+    const bool pending = r.udp && r.udp->has_pending();
+    if (!r.loop->run_once(pending ? 0 : r.device->next_deadline())) {
       spdlog::error("{}event loop failed; the tunnel no longer moves packets",
                     options_.log_prefix);
       return;
     }
+    if (r.udp && r.udp->has_pending() && !stop_requested_.load(std::memory_order_acquire)) {
+      on_udp_readable();
+    }
     run_timers_if_due();
+  }
+}
+
+void EmbeddedTunnel::on_udp_readable() {
+  Running& r = *run_;
+  // A bounded number of batches per wake-up, so host packets and timers get their turn; the
+  // fd is level-triggered, so the rest is read on the next round.
+  for (int round = 0; round < 8; ++round) {
+    r.read_buffers.clear();
+    while (r.read_buffers.size() < kEmbedBatch) {
+      PacketBuffer* b = r.pool->acquire();
+      if (b == nullptr) break;
+      r.read_buffers.push_back(b);
+    }
+    if (r.read_buffers.empty()) {
+      ++udp_pool_exhausted_;
+      return;  // datagrams wait in the kernel's queue until buffers come back
+    }
+    const int n = r.udp->receive_batch(r.read_buffers, std::span<Endpoint>(r.sources));
+    const size_t got = n > 0 ? static_cast<size_t>(n) : 0;
+    r.inbound.clear();
+    for (size_t i = 0; i < r.read_buffers.size(); ++i) {
+      if (i < got && r.read_buffers[i]->size() > 0) {
+        r.inbound.push_back(InboundDatagram{r.sources[i], r.read_buffers[i]});
+      } else {
+        r.pool->release(r.read_buffers[i]);
+      }
+    }
+    r.read_buffers.clear();
+    if (n < 0) {
+      spdlog::debug("{}udp: receive failed: {}", options_.log_prefix, std::strerror(-n));
+      return;
+    }
+    if (!r.inbound.empty()) {
+      // Ownership of every datagram buffer passes to the Device here.
+      r.device->handle_outer(r.inbound, now(), r.out);
+      r.inbound.clear();
+      flush();
+    }
+    if (got < kEmbedBatch) return;
   }
 }
 
@@ -272,6 +348,13 @@ void EmbeddedTunnel::run_timers_if_due() {
 
 void EmbeddedTunnel::flush() {
   Running& r = *run_;
+  if (r.udp && !r.out.datagrams.empty()) {
+    const int n = r.udp->send_batch(r.out.datagrams);
+    const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+    udp_send_dropped_ += r.out.datagrams.size() - std::min(sent, r.out.datagrams.size());
+    for (const OutboundDatagram& d : r.out.datagrams) r.pool->release(d.buffer);
+    r.out.datagrams.clear();
+  }
   for (size_t start = 0; start < r.out.datagrams.size(); start += kEmbedBatch) {
     const size_t n = std::min(kEmbedBatch, r.out.datagrams.size() - start);
     for (size_t i = 0; i < n; ++i) {

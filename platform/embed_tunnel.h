@@ -7,6 +7,9 @@
 //   worker       -> Device::handle_inner / handle_outer / handle_timers -> flush
 //   flush        = callbacks with arrays pointing into pool buffers, then every buffer home
 //
+// With a library-owned transport, a UdpSocket replaces the datagram callback and queue: the
+// worker receives into pool buffers and sends straight from them, as the daemon does.
+//
 // Buffer ownership: every PacketBuffer belongs to the pool, which only the worker touches while
 // the tunnel runs (and the starting/stopping thread while it does not). The HandoffQueues hold
 // pool buffers lent to host threads; the Device owns what it stages; flush() releases the
@@ -27,6 +30,7 @@
 #include "platform/embed_handoff_queue.h"
 #include "platform/event_loop.h"
 #include "platform/result.h"
+#include "platform/udp_socket.h"
 #include "platform/unique_fd.h"
 #include "tunnel/device.h"
 #include "tunnel/packet_buffer.h"
@@ -37,6 +41,7 @@ namespace sluice::platform {
 struct EmbedOptions {
   void* context = nullptr;
   sluice_packets_fn packets_to_host = nullptr;
+  // Null: the library owns the outer transport, a batched UDP socket on the config's ListenPort.
   sluice_datagrams_fn datagrams_to_network = nullptr;
   size_t memory_limit = 0;  // 0 = kDefaultEmbedMemory
   uint32_t crypto_threads = 0;
@@ -51,6 +56,9 @@ inline constexpr size_t kMinEmbedBuffers = 6 * kEmbedBatch;
 // Buffers are sized by the MTU; a jumbo MTU would eat the ceiling a mobile host sets.
 inline constexpr uint32_t kMinEmbedMtu = 576;
 inline constexpr uint32_t kMaxEmbedMtu = 9000;
+// GRO reads per receive on a library-owned socket. Each reserves 64 KiB, so the default 128 of
+// the daemon would take 8 MiB, twice a phone's whole default budget.
+inline constexpr size_t kEmbedGroReads = 4;
 
 // Why create() refused: `code` is SLUICE_ERR_CONFIG or SLUICE_ERR_INVALID_ARGUMENT.
 struct EmbedCreateError {
@@ -72,6 +80,8 @@ class EmbeddedTunnel {
   // False when called from the worker thread (a callback), which cannot join itself.
   bool stop();
   bool running() const { return worker_.joinable(); }
+  // The bound UDP port of a library-owned transport while started; 0 otherwise.
+  uint16_t listen_port() const { return listen_port_.load(); }
 
   // Host threads. `families` are AF_INET/AF_INET6; -1 when stopped, else how many were taken.
   long write_packets(const uint8_t* const* packets, const size_t* lengths, const int* families,
@@ -83,7 +93,7 @@ class EmbeddedTunnel {
   uint64_t host_datagrams_dropped() const { return host_datagrams_dropped_.load(); }
 
  private:
-  EmbeddedTunnel(WgQuickConfig config, EmbedOptions options, size_t buffer_count);
+  EmbeddedTunnel(WgQuickConfig config, EmbedOptions options);
 
   // What exists only while started; destroyed after the worker is joined.
   struct Running {
@@ -92,11 +102,14 @@ class EmbeddedTunnel {
     std::unique_ptr<BufferPool> pool;
     std::unique_ptr<CryptoWorkers> crypto;
     std::unique_ptr<Device> device;
+    std::unique_ptr<UdpSocket> udp;  // null when the host carries the datagrams
     DeviceChange initial;  // the config, endpoints resolved; applied by the worker first
     DeviceOutput out;
     std::vector<HandoffQueue::Item> drained;
     std::vector<PacketBuffer*> batch;
     std::vector<InboundDatagram> inbound;
+    std::vector<PacketBuffer*> read_buffers;  // library-owned UDP only
+    std::vector<Endpoint> sources;
     // Callback scratch, kEmbedBatch each.
     std::vector<const uint8_t*> pointers;
     std::vector<size_t> lengths;
@@ -106,6 +119,7 @@ class EmbeddedTunnel {
 
   void worker_main();
   void on_wake();
+  void on_udp_readable();
   void run_timers_if_due();
   void flush();
   void release_everything();
@@ -113,14 +127,18 @@ class EmbeddedTunnel {
   WgQuickConfig config_;
   EmbedOptions options_;
   uint32_t mtu_;
-  size_t buffer_count_;
+  size_t buffer_count_ = 0;  // decided at start, once the socket's scratch space is known
   HandoffQueue packets_in_;
   HandoffQueue datagrams_in_;
   std::unique_ptr<Running> run_;
   std::thread worker_;
   std::atomic<bool> stop_requested_{false};
+  std::atomic<uint16_t> listen_port_{0};
   std::atomic<uint64_t> host_packets_dropped_{0};
   std::atomic<uint64_t> host_datagrams_dropped_{0};
+  // Worker-only counters (read by the worker's statistics snapshot).
+  uint64_t udp_pool_exhausted_ = 0;
+  uint64_t udp_send_dropped_ = 0;
 };
 
 }  // namespace sluice::platform

@@ -347,11 +347,11 @@ static void test_rejected_input(void) {
         SLUICE_ERR_INVALID_ARGUMENT);
   CHECK(sluice_tunnel_create(kConfigA, strlen(kConfigA), &options, NULL, error, sizeof error) ==
         SLUICE_ERR_INVALID_ARGUMENT);
-  options.datagrams_to_network = NULL;
+  options.packets_to_host = NULL;
   CHECK(sluice_tunnel_create(kConfigA, strlen(kConfigA), &options, &t, error, sizeof error) ==
         SLUICE_ERR_INVALID_ARGUMENT);
-  CHECK(strstr(error, "datagrams_to_network") != NULL);
-  options.datagrams_to_network = on_datagrams;
+  CHECK(strstr(error, "packets_to_host") != NULL);
+  options.packets_to_host = on_packets;
   options.memory_limit = 4096;
   CHECK(sluice_tunnel_create(kConfigA, strlen(kConfigA), &options, &t, error, sizeof error) ==
         SLUICE_ERR_INVALID_ARGUMENT);
@@ -412,6 +412,85 @@ static void test_bad_packets_dropped(struct host *a, struct host *b) {
   CHECK(b->received == 1);
   CHECK(b->lengths[0] == lengths[3] && memcmp(b->packets[0], packets[3], lengths[3]) == 0);
   pthread_mutex_unlock(&b->lock);
+}
+
+/* Library-owned transport: each tunnel binds its own UDP socket on loopback and the test only
+ * plays packetFlow. b listens on a kernel-chosen port that a's config then names. */
+static void test_owned_udp(void) {
+  static struct host a, b;
+  static const char config_b[] =
+      "[Interface]\n"
+      "PrivateKey = CEzrjGkfF6T+jTSlb463K1eit9cJQ2ZcQJSzV9WlJVQ=\n"
+      "[Peer]\n"
+      "PublicKey = tBMm1jDGcflKAi+PWSI2aKQZt62vvvp2OP/KF5sq+Sw=\n"
+      "AllowedIPs = 10.9.0.1/32, fd09::1/128\n";
+  char config_a[512];
+  sluice_tunnel_options options;
+  char error[256];
+  int port_b;
+  const int fds = count_entries("/proc/self/fd");
+
+  init_host(&a, "udp-a: ", 1);
+  init_host(&b, "udp-b: ", 2);
+  sluice_tunnel_options_init(&options);
+  options.packets_to_host = on_packets;
+  options.memory_limit = 2 << 20;
+  options.context = &b;
+  CHECK(sluice_tunnel_create(config_b, strlen(config_b), &options, &b.tunnel, error,
+                             sizeof error) == SLUICE_OK);
+  CHECK(sluice_tunnel_listen_port(b.tunnel) == 0);
+  start_tunnel(&b);
+  port_b = sluice_tunnel_listen_port(b.tunnel);
+  CHECK(port_b > 0);
+  CHECK(count_entries("/proc/self/fd") > fds); /* the socket is the library's own */
+
+  snprintf(config_a, sizeof config_a,
+           "[Interface]\n"
+           "PrivateKey = oOCwGU8S21p0gOcoJXFDjXfc+mqVwMJch2bmGMx2G1I=\n"
+           "[Peer]\n"
+           "PublicKey = h8cFrOVbqtmcAvbA/X2L5Blk5if7GWIPbB3s1Jv9lgM=\n"
+           "AllowedIPs = 10.9.0.2/32, fd09::2/128\n"
+           "Endpoint = 127.0.0.1:%d\n",
+           port_b);
+  options.context = &a;
+  CHECK(sluice_tunnel_create(config_a, strlen(config_a), &options, &a.tunnel, error,
+                             sizeof error) == SLUICE_OK);
+  start_tunnel(&a);
+  exchange(&a, &b, 1, 2, 32, 6000);
+  exchange(&b, &a, 2, 1, 32, 7000);
+
+  /* A taken ListenPort fails start with a reason and leaves nothing behind. */
+  {
+    char config_c[512];
+    sluice_tunnel *c = NULL;
+    const int fds_now = count_entries("/proc/self/fd");
+    snprintf(config_c, sizeof config_c,
+             "[Interface]\nPrivateKey = oOCwGU8S21p0gOcoJXFDjXfc+mqVwMJch2bmGMx2G1I=\n"
+             "ListenPort = %d\n",
+             port_b);
+    CHECK(sluice_tunnel_create(config_c, strlen(config_c), &options, &c, error, sizeof error) ==
+          SLUICE_OK);
+    error[0] = '\0';
+    CHECK(sluice_tunnel_start(c, error, sizeof error) == SLUICE_ERR_SYSTEM);
+    CHECK(error[0] != '\0');
+    CHECK(count_entries("/proc/self/fd") == fds_now);
+    sluice_tunnel_destroy(c);
+  }
+  /* A ceiling too small for the socket's scratch space is refused at start. */
+  {
+    sluice_tunnel *c = NULL;
+    options.memory_limit = 700 * 1024;
+    CHECK(sluice_tunnel_create(config_b, strlen(config_b), &options, &c, error, sizeof error) ==
+          SLUICE_OK);
+    CHECK(sluice_tunnel_start(c, error, sizeof error) == SLUICE_ERR_NO_MEMORY);
+    CHECK(strstr(error, "memory limit") != NULL);
+    sluice_tunnel_destroy(c);
+  }
+
+  sluice_tunnel_destroy(a.tunnel);
+  sluice_tunnel_destroy(b.tunnel);
+  CHECK(count_entries("/proc/self/fd") == fds);
+  printf("library-owned UDP: ok\n");
 }
 
 int main(int argc, char **argv) {
@@ -477,6 +556,7 @@ int main(int argc, char **argv) {
   b.tunnel = NULL;
   CHECK(threads_settle_at(threads_before));
   CHECK(count_entries("/proc/self/fd") == fds_before);
+  test_owned_udp();
   CHECK(log_errors == 0);
   printf("ok\n");
   return 0;
