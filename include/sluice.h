@@ -104,6 +104,22 @@ typedef void (*sluice_datagrams_fn)(void *context, const uint8_t *const *datagra
                                     const size_t *lengths, const sluice_endpoint *destinations,
                                     size_t count);
 
+/* Liveness of a tunnel: the best state over its peers.
+ *   DOWN      no session that can send: none yet, or expired (no handshake for 180 s)
+ *   DEGRADED  a session exists, but data went out and nothing authenticated came back for
+ *             15 s (KEEPALIVE_TIMEOUT + REKEY_TIMEOUT), or a handshake has gone unanswered
+ *             for more than 5 s (REKEY_TIMEOUT)
+ *   UP        otherwise
+ * An idle tunnel without PersistentKeepalive lets its session expire and goes DOWN; it comes
+ * UP again with the handshake that the next packet starts. */
+#define SLUICE_LIVENESS_DOWN 0
+#define SLUICE_LIVENESS_DEGRADED 1
+#define SLUICE_LIVENESS_UP 2
+
+/* Called on the tunnel's worker thread when the state changes. A started tunnel is DOWN until
+ * the first call says otherwise; stop does not call it. */
+typedef void (*sluice_liveness_fn)(void *context, int state);
+
 typedef struct sluice_tunnel_options {
   /* Passed as the first argument of every tunnel callback. Not used by the library. */
   void *context;
@@ -114,6 +130,8 @@ typedef struct sluice_tunnel_options {
    * NULL: the library owns the transport, one batched UDP socket bound to the config's
    * ListenPort (any port when absent) with the config's FwMark. */
   sluice_datagrams_fn datagrams_to_network;
+  /* Optional: liveness changes. */
+  sluice_liveness_fn liveness;
   /* Bytes of packet memory the tunnel may use; 0 = the default (4 MiB). Start fails with
    * SLUICE_ERR_NO_MEMORY when it cannot hold the minimum working set (about 0.5 MiB). */
   size_t memory_limit;
@@ -180,6 +198,46 @@ SLUICE_API int sluice_tunnel_receive_datagrams(sluice_tunnel *tunnel,
                                                const uint8_t *const *datagrams,
                                                const size_t *lengths,
                                                const sluice_endpoint *sources, size_t count);
+
+/* Statistics. Both calls are thread-safe; they ask the worker thread for a consistent
+ * snapshot and wait for it (a few microseconds unless the worker is busy with a batch). From a
+ * callback of the same tunnel they answer directly. SLUICE_ERR_STATE when stopped. */
+
+/* Names of the drop reasons counted in sluice_tunnel_stats.drops, e.g. "replayed_counter";
+ * a static string, or NULL for an index at or past the last reason. */
+#define SLUICE_DROP_REASONS_MAX 32
+SLUICE_API const char *sluice_drop_reason_name(int reason);
+
+typedef struct sluice_tunnel_stats {
+  uint64_t packets_from_host;    /* inner packets taken from the host (or TUN) */
+  uint64_t packets_to_host;      /* inner packets delivered to the host (or TUN) */
+  uint64_t datagrams_received;   /* outer datagrams handled */
+  uint64_t datagrams_sent;       /* outer datagrams produced */
+  uint64_t handshakes_completed;
+  /* Drops inside the WireGuard device, indexed by reason (sluice_drop_reason_name). */
+  uint64_t drops[SLUICE_DROP_REASONS_MAX];
+  uint64_t host_packets_dropped;   /* taken but invalid: bad family, not IP, too large */
+  uint64_t host_datagrams_dropped; /* taken but empty or larger than a buffer */
+  uint64_t udp_send_dropped;       /* library-owned socket: datagrams the kernel refused */
+  uint64_t udp_pool_exhausted;     /* library-owned socket: reads skipped, no free buffer */
+  int liveness;                    /* SLUICE_LIVENESS_* */
+} sluice_tunnel_stats;
+
+SLUICE_API int sluice_tunnel_get_stats(sluice_tunnel *tunnel, sluice_tunnel_stats *out);
+
+typedef struct sluice_peer_stats {
+  uint8_t public_key[32];
+  int64_t last_handshake_sec;  /* Unix time of the last completed handshake; 0 = never */
+  int64_t last_handshake_nsec;
+  uint64_t rx_bytes;           /* authenticated transport bytes received */
+  uint64_t tx_bytes;
+  int liveness;                /* this peer's SLUICE_LIVENESS_* */
+} sluice_peer_stats;
+
+/* Fills up to `capacity` entries of `peers` (owned by the caller), in config order, and returns
+ * the number of peers, which may exceed `capacity`. */
+SLUICE_API int sluice_tunnel_get_peer_stats(sluice_tunnel *tunnel, sluice_peer_stats *peers,
+                                            size_t capacity);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 #include "include/sluice.h"
 #include "platform/embed_log.h"
 #include "platform/embed_tunnel.h"
+#include "tunnel/counters.h"
 
 using sluice::platform::EmbeddedTunnel;
 
@@ -93,6 +94,7 @@ int sluice_tunnel_create(const char* config_text, size_t config_length,
     sluice::platform::EmbedOptions o;
     o.context = options->context;
     o.packets_to_host = options->packets_to_host;
+    o.liveness = options->liveness;
     o.datagrams_to_network = options->datagrams_to_network;
     o.memory_limit = options->memory_limit;
     o.crypto_threads = options->crypto_threads;
@@ -175,6 +177,31 @@ int sluice_tunnel_receive_datagrams(sluice_tunnel* tunnel, const uint8_t* const*
     }
     return clamp_count(
         tunnel->impl->receive_datagrams(datagrams, lengths, sources, bounded_count(count)));
+  });
+}
+
+const char* sluice_drop_reason_name(int reason) {
+  if (reason < 0 || reason >= static_cast<int>(sluice::DropReason::Count)) return nullptr;
+  // The names are string literals, so data() is NUL-terminated.
+  return sluice::drop_reason_name(static_cast<sluice::DropReason>(reason)).data();
+}
+
+int sluice_tunnel_get_stats(sluice_tunnel* tunnel, sluice_tunnel_stats* out) {
+  return guarded(nullptr, 0, [&] {
+    if (tunnel == nullptr || out == nullptr) return SLUICE_ERR_INVALID_ARGUMENT;
+    return tunnel->impl->get_stats(*out) ? SLUICE_OK : SLUICE_ERR_STATE;
+  });
+}
+
+int sluice_tunnel_get_peer_stats(sluice_tunnel* tunnel, sluice_peer_stats* peers,
+                                 size_t capacity) {
+  return guarded(nullptr, 0, [&] {
+    if (tunnel == nullptr || (peers == nullptr && capacity != 0)) {
+      return SLUICE_ERR_INVALID_ARGUMENT;
+    }
+    size_t count = 0;
+    if (!tunnel->impl->get_peer_stats(peers, capacity, count)) return SLUICE_ERR_STATE;
+    return static_cast<int>(std::min<size_t>(count, INT_MAX));
   });
 }
 

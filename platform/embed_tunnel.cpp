@@ -10,12 +10,17 @@
 #include <cstring>
 
 #include "platform/clock.h"
+#include "tunnel/counters.h"
 #include "platform/resolver.h"
 #include "platform/tunnel_daemon.h"
 
 namespace sluice::platform {
 
 namespace {
+
+// How often liveness is re-evaluated besides right after a handshake completes. Its rules
+// work in seconds, so finer is wasted work.
+constexpr int64_t kLivenessInterval = seconds(1);
 
 Now now() { return Now{monotonic_ns(), wall_ns()}; }
 
@@ -197,9 +202,18 @@ std::optional<Error> EmbeddedTunnel::start() {
   datagrams_in_.open(run_->wake.get());
 
   stop_requested_ = false;
+  liveness_.reset();
+  next_liveness_ns_ = 0;
+  handshakes_seen_ = 0;
+  {
+    std::lock_guard lock(task_mutex_);
+    tasks_open_ = true;
+    task_wake_fd_ = run_->wake.get();
+  }
   try {
     worker_ = std::thread([this] { worker_main(); });
   } catch (const std::system_error& e) {
+    close_tasks();
     release_everything();
     return Error{std::string("starting the worker thread: ") + e.what(), e.code().value()};
   }
@@ -240,24 +254,70 @@ void EmbeddedTunnel::release_everything() {
   run_.reset();
 }
 
+void EmbeddedTunnel::close_tasks() {
+  std::lock_guard lock(task_mutex_);
+  tasks_open_ = false;
+  task_wake_fd_ = -1;
+  if (task_ != nullptr && !task_done_) {
+    task_done_ = true;
+    task_ran_ = false;
+    task_done_cv_.notify_all();
+  }
+}
+
+bool EmbeddedTunnel::call_on_worker(const std::function<void()>& task) {
+  if (worker_id_.load() == std::this_thread::get_id()) {
+    task();
+    return true;
+  }
+  std::lock_guard call(call_mutex_);
+  std::unique_lock lock(task_mutex_);
+  if (!tasks_open_) return false;
+  task_ = &task;
+  task_done_ = false;
+  task_ran_ = false;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(task_wake_fd_, &one, sizeof one);
+  task_done_cv_.wait(lock, [this] { return task_done_; });
+  task_ = nullptr;
+  return task_ran_;
+}
+
+void EmbeddedTunnel::run_pending_task() {
+  std::lock_guard lock(task_mutex_);
+  if (task_ == nullptr || task_done_) return;
+  (*task_)();
+  task_done_ = true;
+  task_ran_ = true;
+  task_done_cv_.notify_all();
+}
+
 void EmbeddedTunnel::worker_main() {
   Running& r = *run_;
+  worker_id_ = std::this_thread::get_id();
   r.device->apply(r.initial, now(), r.out);
   flush();
   while (!stop_requested_.load(std::memory_order_acquire)) {
     // Datagrams a GRO read left inside the socket are served without waiting: the fd may not
     // be readable for them.
     const bool pending = r.udp && r.udp->has_pending();
-    if (!r.loop->run_once(pending ? 0 : r.device->next_deadline())) {
+    // Periodic liveness checks wake the worker only for a host that listens for them.
+    const int64_t deadline = options_.liveness != nullptr
+                                 ? std::min(r.device->next_deadline(), next_liveness_ns_)
+                                 : r.device->next_deadline();
+    if (!r.loop->run_once(pending ? 0 : deadline)) {
       spdlog::error("{}event loop failed; the tunnel no longer moves packets",
                     options_.log_prefix);
-      return;
+      break;
     }
     if (r.udp && r.udp->has_pending() && !stop_requested_.load(std::memory_order_acquire)) {
       on_udp_readable();
     }
     run_timers_if_due();
   }
+  // No host call may wait for a worker that is gone.
+  close_tasks();
+  worker_id_ = std::thread::id();
 }
 
 void EmbeddedTunnel::on_udp_readable() {
@@ -310,6 +370,7 @@ void EmbeddedTunnel::on_wake() {
     r.loop->stop();
     return;
   }
+  run_pending_task();
   packets_in_.drain(r.drained);
   if (!r.drained.empty()) {
     r.batch.clear();
@@ -335,9 +396,27 @@ void EmbeddedTunnel::on_wake() {
   datagrams_in_.restock(*r.pool, false);
 }
 
+void EmbeddedTunnel::check_liveness(int64_t now_ns, bool force) {
+  Running& r = *run_;
+  const uint64_t handshakes = r.device->counters().handshakes_completed;
+  if (!force && (options_.liveness == nullptr ||
+                 (now_ns < next_liveness_ns_ && handshakes == handshakes_seen_))) {
+    return;
+  }
+  handshakes_seen_ = handshakes;
+  next_liveness_ns_ = now_ns + kLivenessInterval;
+  const int before = liveness_.state();
+  const int after = liveness_.update(*r.device, r.device->status(), now_ns);
+  if (after != before && options_.liveness != nullptr) {
+    spdlog::debug("{}liveness {} -> {}", options_.log_prefix, before, after);
+    options_.liveness(options_.context, after);
+  }
+}
+
 void EmbeddedTunnel::run_timers_if_due() {
   Running& r = *run_;
   const Now t = now();
+  check_liveness(t.mono_ns, false);
   if (t.mono_ns < r.device->next_deadline()) return;
   r.device->handle_timers(t, r.out);
   flush();
@@ -381,6 +460,47 @@ void EmbeddedTunnel::flush() {
   }
   for (PacketBuffer* b : r.out.inner) r.pool->release(b);
   r.out.clear();
+}
+
+bool EmbeddedTunnel::get_stats(sluice_tunnel_stats& out) {
+  return call_on_worker([&] {
+    check_liveness(monotonic_ns(), true);
+    const Running& r = *run_;
+    const DeviceCounters& c = r.device->counters();
+    out = sluice_tunnel_stats{};
+    out.packets_from_host = c.inner_packets_in;
+    out.packets_to_host = c.inner_packets_out;
+    out.datagrams_received = c.datagrams_in;
+    out.datagrams_sent = c.datagrams_out;
+    out.handshakes_completed = c.handshakes_completed;
+    static_assert(static_cast<size_t>(DropReason::Count) <= SLUICE_DROP_REASONS_MAX);
+    for (size_t i = 0; i < c.drops.size(); ++i) out.drops[i] = c.drops[i];
+    out.host_packets_dropped = host_packets_dropped_.load();
+    out.host_datagrams_dropped = host_datagrams_dropped_.load();
+    out.udp_send_dropped = udp_send_dropped_;
+    out.udp_pool_exhausted = udp_pool_exhausted_;
+    out.liveness = liveness_.state();
+  });
+}
+
+bool EmbeddedTunnel::get_peer_stats(sluice_peer_stats* peers, size_t capacity,
+                                    size_t& peer_count) {
+  return call_on_worker([&] {
+    check_liveness(monotonic_ns(), true);
+    const DeviceStatus status = run_->device->status();
+    peer_count = status.peers.size();
+    for (size_t i = 0; i < std::min(capacity, status.peers.size()); ++i) {
+      const PeerStatus& p = status.peers[i];
+      sluice_peer_stats& o = peers[i];
+      o = sluice_peer_stats{};
+      std::memcpy(o.public_key, p.public_key.data(), sizeof o.public_key);
+      o.last_handshake_sec = p.last_handshake_time_sec;
+      o.last_handshake_nsec = p.last_handshake_time_nsec;
+      o.rx_bytes = p.rx_bytes;
+      o.tx_bytes = p.tx_bytes;
+      o.liveness = liveness_.peer_state(p.public_key);
+    }
+  });
 }
 
 long EmbeddedTunnel::write_packets(const uint8_t* const* packets, const size_t* lengths,

@@ -17,6 +17,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +31,7 @@
 #include "include/sluice.h"
 #include "platform/crypto_workers.h"
 #include "platform/embed_handoff_queue.h"
+#include "platform/embed_liveness.h"
 #include "platform/event_loop.h"
 #include "platform/result.h"
 #include "platform/udp_socket.h"
@@ -43,6 +47,7 @@ struct EmbedOptions {
   sluice_packets_fn packets_to_host = nullptr;
   // Null: the library owns the outer transport, a batched UDP socket on the config's ListenPort.
   sluice_datagrams_fn datagrams_to_network = nullptr;
+  sluice_liveness_fn liveness = nullptr;
   size_t memory_limit = 0;  // 0 = kDefaultEmbedMemory
   uint32_t crypto_threads = 0;
   std::string log_prefix;
@@ -89,8 +94,10 @@ class EmbeddedTunnel {
   long receive_datagrams(const uint8_t* const* datagrams, const size_t* lengths,
                          const sluice_endpoint* sources, size_t count);
 
-  uint64_t host_packets_dropped() const { return host_packets_dropped_.load(); }
-  uint64_t host_datagrams_dropped() const { return host_datagrams_dropped_.load(); }
+  // Host threads: snapshots taken on the worker. False when stopped. get_peer_stats sets
+  // `peer_count` to the number of peers and fills up to `capacity` entries.
+  bool get_stats(sluice_tunnel_stats& out);
+  bool get_peer_stats(sluice_peer_stats* peers, size_t capacity, size_t& peer_count);
 
  private:
   EmbeddedTunnel(WgQuickConfig config, EmbedOptions options);
@@ -117,6 +124,13 @@ class EmbeddedTunnel {
     std::vector<sluice_endpoint> endpoints;
   };
 
+  // Runs `task` on the worker thread and waits for it (directly when called on the worker).
+  // False, without running it, when the worker is not running.
+  bool call_on_worker(const std::function<void()>& task);
+  void run_pending_task();
+  void close_tasks();
+  void check_liveness(int64_t now_ns, bool force);
+
   void worker_main();
   void on_wake();
   void on_udp_readable();
@@ -136,6 +150,21 @@ class EmbeddedTunnel {
   std::atomic<uint16_t> listen_port_{0};
   std::atomic<uint64_t> host_packets_dropped_{0};
   std::atomic<uint64_t> host_datagrams_dropped_{0};
+  // Host calls waiting for the worker (call_on_worker). call_mutex_ lets one in at a time.
+  std::mutex call_mutex_;
+  std::mutex task_mutex_;
+  std::condition_variable task_done_cv_;
+  const std::function<void()>* task_ = nullptr;
+  bool task_done_ = false;
+  bool task_ran_ = false;
+  bool tasks_open_ = false;
+  int task_wake_fd_ = -1;
+  std::atomic<std::thread::id> worker_id_{};
+
+  LivenessTracker liveness_;  // worker-only
+  int64_t next_liveness_ns_ = 0;
+  uint64_t handshakes_seen_ = 0;
+
   // Worker-only counters (read by the worker's statistics snapshot).
   uint64_t udp_pool_exhausted_ = 0;
   uint64_t udp_send_dropped_ = 0;

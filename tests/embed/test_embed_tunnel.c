@@ -63,7 +63,25 @@ struct host {
   size_t lengths[MAX_RECEIVED];
   int families[MAX_RECEIVED];
   unsigned long datagrams_sent;
+  int liveness;        /* the last state the liveness callback reported */
+  int liveness_calls;
 };
+
+static void on_liveness(void *context, int state) {
+  struct host *h = context;
+  pthread_mutex_lock(&h->lock);
+  h->liveness = state;
+  ++h->liveness_calls;
+  pthread_mutex_unlock(&h->lock);
+}
+
+static int liveness_of(struct host *h) {
+  int state;
+  pthread_mutex_lock(&h->lock);
+  state = h->liveness;
+  pthread_mutex_unlock(&h->lock);
+  return state;
+}
 
 static void on_packets(void *context, const uint8_t *const *packets, const size_t *lengths,
                        const int *families, size_t count) {
@@ -285,6 +303,7 @@ static sluice_tunnel *create_tunnel(const char *config, struct host *h) {
   options.context = h;
   options.packets_to_host = on_packets;
   options.datagrams_to_network = on_datagrams;
+  options.liveness = on_liveness;
   options.memory_limit = 1 << 20;
   options.log_prefix = h->name;
   if (sluice_tunnel_create(config, strlen(config), &options, &t, error, sizeof error) != SLUICE_OK) {
@@ -493,6 +512,60 @@ static void test_owned_udp(void) {
   printf("library-owned UDP: ok\n");
 }
 
+/* Statistics after the traffic above, and liveness: up once a session exists, degraded when
+ * the peer stops answering for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT. */
+static void test_stats_and_liveness(struct host *a, struct host *b) {
+  sluice_tunnel_stats stats;
+  sluice_peer_stats peers[2];
+  const time_t now = time(NULL);
+  int i, invalid_inner;
+  CHECK(sluice_tunnel_get_stats(a->tunnel, &stats) == SLUICE_OK);
+  CHECK(stats.packets_from_host >= 32 + 64 + 1);
+  CHECK(stats.packets_to_host >= 32);
+  CHECK(stats.handshakes_completed >= 1);
+  CHECK(stats.datagrams_sent >= 32 + 64);
+  CHECK(stats.host_packets_dropped == 3); /* the mislabeled ones */
+  CHECK(stats.liveness == SLUICE_LIVENESS_UP);
+  invalid_inner = -1;
+  for (i = 0; sluice_drop_reason_name(i) != NULL; ++i) {
+    CHECK(i < SLUICE_DROP_REASONS_MAX);
+    if (strcmp(sluice_drop_reason_name(i), "invalid_inner_packet") == 0) invalid_inner = i;
+  }
+  CHECK(invalid_inner >= 0);
+  CHECK(sluice_drop_reason_name(-1) == NULL);
+  CHECK(stats.drops[invalid_inner] == 0); /* bad packets never reached the device */
+
+  CHECK(sluice_tunnel_get_peer_stats(a->tunnel, NULL, 0) == 1);
+  CHECK(sluice_tunnel_get_peer_stats(a->tunnel, peers, 2) == 1);
+  CHECK(peers[0].rx_bytes > 0 && peers[0].tx_bytes > peers[0].rx_bytes / 4);
+  CHECK(peers[0].last_handshake_sec >= (int64_t)now - 60 && peers[0].last_handshake_sec <= (int64_t)now + 1);
+  CHECK(peers[0].liveness == SLUICE_LIVENESS_UP);
+  /* h8cF... is b's public key: its first bytes in binary. */
+  CHECK(peers[0].public_key[0] == 0x87 && peers[0].public_key[1] == 0xc7);
+  CHECK(liveness_of(a) == SLUICE_LIVENESS_UP);
+  CHECK(liveness_of(b) == SLUICE_LIVENESS_UP);
+
+  /* b goes away; a keeps sending and hears nothing back. */
+  CHECK(sluice_tunnel_stop(b->tunnel) == SLUICE_OK);
+  CHECK(sluice_tunnel_get_stats(b->tunnel, &stats) == SLUICE_ERR_STATE);
+  {
+    unsigned char packet[128];
+    const uint8_t *pointers[1];
+    size_t lengths[1];
+    int families[1] = {AF_INET};
+    int waited;
+    pointers[0] = packet;
+    lengths[0] = build_ipv4(packet, 1, 2, 9000, 20);
+    for (waited = 0; waited < 25000 && liveness_of(a) != SLUICE_LIVENESS_DEGRADED; waited += 250) {
+      CHECK(sluice_tunnel_write_packets(a->tunnel, pointers, lengths, families, 1) == 1);
+      sleep_ms(250);
+    }
+    CHECK(liveness_of(a) == SLUICE_LIVENESS_DEGRADED);
+    CHECK(waited >= 14000); /* not before WireGuard itself would suspect the path */
+  }
+  start_tunnel(b);
+}
+
 int main(int argc, char **argv) {
   static struct host a, b;
   int fds_before, threads_before, cycle, cycles = 1000;
@@ -513,6 +586,11 @@ int main(int argc, char **argv) {
   start_tunnel(&b);
   start_tunnel(&a);
   {
+    sluice_tunnel_stats stats;
+    CHECK(sluice_tunnel_get_stats(a.tunnel, &stats) == SLUICE_OK);
+    CHECK(stats.liveness == SLUICE_LIVENESS_DOWN); /* no handshake yet */
+  }
+  {
     char error[256];
     CHECK(sluice_tunnel_start(a.tunnel, error, sizeof error) == SLUICE_ERR_STATE);
     CHECK(strstr(error, "already") != NULL);
@@ -522,6 +600,7 @@ int main(int argc, char **argv) {
   exchange(&b, &a, 2, 1, 32, 2000);
   exchange(&a, &b, 1, 2, 64, 3000);
   test_bad_packets_dropped(&a, &b);
+  test_stats_and_liveness(&a, &b);
   printf("traffic both ways: ok (%lu and %lu datagrams sent)\n", a.datagrams_sent,
          b.datagrams_sent);
 
