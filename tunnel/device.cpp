@@ -104,6 +104,12 @@ void Device::handle_timers(const Now& now, DeviceOutput& out) {
   impl_->run_seals();
 }
 
+void Device::initiate_handshakes(const Now& now, DeviceOutput& out) {
+  for (const auto& p : impl_->peers) {
+    if (p && p->endpoint) impl_->send_initiation(*p, now, false, out);
+  }
+}
+
 DeviceStatus Device::status() const {
   DeviceStatus s;
   if (impl_->has_private_key) s.private_key = impl_->identity.private_key;
