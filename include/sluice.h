@@ -8,6 +8,7 @@
  *   sluice_tunnel_create(config_text, &options, &tunnel, error, sizeof error);
  *   sluice_tunnel_start(tunnel, error, sizeof error);
  *   ... sluice_tunnel_write_packets / sluice_tunnel_receive_datagrams; callbacks arrive ...
+ *   ... sluice_tunnel_network_changed / sluice_tunnel_sleep / sluice_tunnel_wake ...
  *   sluice_tunnel_stop(tunnel);        (may be followed by another start)
  *   sluice_tunnel_destroy(tunnel);
  *
@@ -198,6 +199,23 @@ SLUICE_API int sluice_tunnel_receive_datagrams(sluice_tunnel *tunnel,
                                                const uint8_t *const *datagrams,
                                                const size_t *lengths,
                                                const sluice_endpoint *sources, size_t count);
+
+/* The host's network changed (NWPathMonitor update, interface or address change). Debounced:
+ * 0.5 s after the last of a burst of calls, the worker rebinds a library-owned UDP socket
+ * (same port when it can still be bound), re-resolves endpoint host names on a short-lived
+ * thread, and starts a handshake with every peer. Thread-safe; SLUICE_ERR_STATE when stopped.
+ * A host-provided transport should reconnect its own sockets as well. */
+SLUICE_API int sluice_tunnel_network_changed(sluice_tunnel *tunnel);
+
+/* The host is about to sleep (NEPacketTunnelProvider.sleep): timers are parked, so no
+ * handshake retry, keepalive or liveness check wakes the device. Packets still flow if the
+ * host passes any. Thread-safe; SLUICE_ERR_STATE when stopped. */
+SLUICE_API int sluice_tunnel_sleep(sluice_tunnel *tunnel);
+
+/* The host woke (NEPacketTunnelProvider.wake): timers resume, timers that fell due run, and the
+ * wake-up is handled as a network change at once (no debounce). Waking an awake tunnel does
+ * nothing. Thread-safe; SLUICE_ERR_STATE when stopped. */
+SLUICE_API int sluice_tunnel_wake(sluice_tunnel *tunnel);
 
 /* Statistics. Both calls are thread-safe; they ask the worker thread for a consistent
  * snapshot and wait for it (a few microseconds unless the worker is busy with a batch). From a

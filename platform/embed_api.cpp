@@ -180,6 +180,27 @@ int sluice_tunnel_receive_datagrams(sluice_tunnel* tunnel, const uint8_t* const*
   });
 }
 
+int sluice_tunnel_network_changed(sluice_tunnel* tunnel) {
+  return guarded(nullptr, 0, [&] {
+    if (tunnel == nullptr) return SLUICE_ERR_INVALID_ARGUMENT;
+    return tunnel->impl->network_changed() ? SLUICE_OK : SLUICE_ERR_STATE;
+  });
+}
+
+int sluice_tunnel_sleep(sluice_tunnel* tunnel) {
+  return guarded(nullptr, 0, [&] {
+    if (tunnel == nullptr) return SLUICE_ERR_INVALID_ARGUMENT;
+    return tunnel->impl->sleep() ? SLUICE_OK : SLUICE_ERR_STATE;
+  });
+}
+
+int sluice_tunnel_wake(sluice_tunnel* tunnel) {
+  return guarded(nullptr, 0, [&] {
+    if (tunnel == nullptr) return SLUICE_ERR_INVALID_ARGUMENT;
+    return tunnel->impl->wake() ? SLUICE_OK : SLUICE_ERR_STATE;
+  });
+}
+
 const char* sluice_drop_reason_name(int reason) {
   if (reason < 0 || reason >= static_cast<int>(sluice::DropReason::Count)) return nullptr;
   // The names are string literals, so data() is NUL-terminated.

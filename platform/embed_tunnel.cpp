@@ -24,6 +24,12 @@ constexpr int64_t kLivenessInterval = seconds(1);
 
 Now now() { return Now{monotonic_ns(), wall_ns()}; }
 
+UdpSocketOptions embed_udp_options() {
+  UdpSocketOptions o;
+  o.gro_reads = kEmbedGroReads;
+  return o;
+}
+
 struct PacketBatch {
   const uint8_t* const* packets;
   const size_t* lengths;
@@ -144,10 +150,8 @@ std::optional<Error> EmbeddedTunnel::start() {
   if (run->wake.get() < 0) return Error::from_errno("eventfd", errno);
   size_t scratch = 0;
   if (options_.datagrams_to_network == nullptr) {
-    UdpSocketOptions udp_options;
-    udp_options.gro_reads = kEmbedGroReads;
     auto udp = UdpSocket::open(config_.listen_port.value_or(0), config_.fwmark.value_or(0),
-                               udp_options);
+                               embed_udp_options());
     if (!udp) return udp.error();
     run->udp = std::move(*udp);
     scratch = run->udp->scratch_bytes();
@@ -204,6 +208,10 @@ std::optional<Error> EmbeddedTunnel::start() {
   stop_requested_ = false;
   liveness_.reset();
   next_liveness_ns_ = 0;
+  network_change_due_ns_ = INT64_MAX;
+  asleep_ = false;
+  resolved_.clear();
+  resolved_ready_ = false;
   handshakes_seen_ = 0;
   {
     std::lock_guard lock(task_mutex_);
@@ -230,6 +238,7 @@ bool EmbeddedTunnel::stop() {
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t n = write(run_->wake.get(), &one, sizeof one);
   worker_.join();
+  if (resolver_.joinable()) resolver_.join();  // may wait out a slow DNS answer
   release_everything();
   spdlog::info("{}stopped", options_.log_prefix);
   return true;
@@ -301,11 +310,7 @@ void EmbeddedTunnel::worker_main() {
     // Datagrams a GRO read left inside the socket are served without waiting: the fd may not
     // be readable for them.
     const bool pending = r.udp && r.udp->has_pending();
-    // Periodic liveness checks wake the worker only for a host that listens for them.
-    const int64_t deadline = options_.liveness != nullptr
-                                 ? std::min(r.device->next_deadline(), next_liveness_ns_)
-                                 : r.device->next_deadline();
-    if (!r.loop->run_once(pending ? 0 : deadline)) {
+    if (!r.loop->run_once(pending ? 0 : worker_deadline())) {
       spdlog::error("{}event loop failed; the tunnel no longer moves packets",
                     options_.log_prefix);
       break;
@@ -318,6 +323,145 @@ void EmbeddedTunnel::worker_main() {
   // No host call may wait for a worker that is gone.
   close_tasks();
   worker_id_ = std::thread::id();
+}
+
+int64_t EmbeddedTunnel::worker_deadline() const {
+  int64_t deadline = network_change_due_ns_;
+  if (asleep_) return deadline;  // parked: only host calls wake the worker
+  deadline = std::min(deadline, run_->device->next_deadline());
+  // Periodic liveness checks wake the worker only for a host that listens for them.
+  if (options_.liveness != nullptr) deadline = std::min(deadline, next_liveness_ns_);
+  return deadline;
+}
+
+bool EmbeddedTunnel::open_udp(uint16_t port) {
+  Running& r = *run_;
+  auto udp = UdpSocket::open(port, config_.fwmark.value_or(0), embed_udp_options());
+  if (!udp) {
+    spdlog::warn("{}udp: binding port {} failed: {}", options_.log_prefix, port,
+                 udp.error().message);
+    return false;
+  }
+  r.udp = std::move(*udp);
+  if (!r.loop->add(r.udp->fd(), EPOLLIN, [this](uint32_t) { on_udp_readable(); })) {
+    spdlog::error("{}udp: registering the socket with the event loop failed",
+                  options_.log_prefix);
+    r.udp.reset();
+    return false;
+  }
+  listen_port_ = r.udp->port();
+  return true;
+}
+
+void EmbeddedTunnel::handle_network_change() {
+  Running& r = *run_;
+  network_change_due_ns_ = INT64_MAX;
+  if (options_.datagrams_to_network == nullptr) {
+    // A socket bound before the change may keep a dead source address or route; a new one
+    // picks the current ones. The port is kept so peers that know it keep working; the old
+    // socket must close first, as the port cannot be bound twice.
+    const uint16_t port = r.udp ? r.udp->port() : config_.listen_port.value_or(0);
+    if (r.udp) {
+      r.loop->remove(r.udp->fd());
+      r.udp.reset();
+    }
+    if (!open_udp(port) && (port == 0 || !open_udp(0))) {
+      spdlog::error("{}udp: no socket after the network change; retrying at the next one",
+                    options_.log_prefix);
+      listen_port_ = 0;
+    } else if (r.udp->port() != port) {
+      spdlog::warn("{}udp: port {} was taken; now {}", options_.log_prefix, port,
+                   r.udp->port());
+    }
+  }
+  start_resolving();
+  r.device->initiate_handshakes(now(), r.out);
+  flush();
+  spdlog::info("{}network change: rebound, handshaking", options_.log_prefix);
+}
+
+void EmbeddedTunnel::start_resolving() {
+  bool any = false;
+  for (const ConfigPeer& p : config_.peers) any = any || p.endpoint_host.has_value();
+  if (!any) return;
+  if (resolver_.joinable()) {
+    // Still resolving from the last change; its answer is about as fresh.
+    std::lock_guard lock(resolved_mutex_);
+    if (!resolved_ready_) return;
+  }
+  if (resolver_.joinable()) resolver_.join();
+  const int wake_fd = run_->wake.get();
+  try {
+    resolver_ = std::thread([this, wake_fd] {
+      std::vector<std::pair<size_t, Endpoint>> found;
+      for (size_t i = 0; i < config_.peers.size(); ++i) {
+        const ConfigPeer& p = config_.peers[i];
+        if (!p.endpoint_host) continue;
+        auto e = resolve_endpoint(*p.endpoint_host, p.endpoint_port);
+        if (e) {
+          found.emplace_back(i, *e);
+        } else {
+          spdlog::warn("{}config:{}: Endpoint: {}", options_.log_prefix, p.line,
+                       e.error().message);
+        }
+      }
+      {
+        std::lock_guard lock(resolved_mutex_);
+        resolved_ = std::move(found);
+        resolved_ready_ = true;
+      }
+      // The worker joins this thread before the eventfd can close.
+      const uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = write(wake_fd, &one, sizeof one);
+    });
+  } catch (const std::system_error& e) {
+    spdlog::warn("{}cannot start the resolver thread: {}", options_.log_prefix, e.what());
+  }
+}
+
+void EmbeddedTunnel::apply_resolved() {
+  std::vector<std::pair<size_t, Endpoint>> found;
+  {
+    std::lock_guard lock(resolved_mutex_);
+    if (!resolved_ready_) return;
+    found.swap(resolved_);
+    resolved_ready_ = false;
+  }
+  if (resolver_.joinable()) resolver_.join();
+  DeviceChange change;
+  for (const auto& [index, endpoint] : found) {
+    PeerChange p;
+    p.public_key = config_.peers[index].change.public_key;
+    p.update_only = true;
+    p.endpoint = endpoint;
+    change.peers.push_back(std::move(p));
+  }
+  if (change.peers.empty()) return;
+  Running& r = *run_;
+  const Now t = now();
+  r.device->apply(change, t, r.out);
+  r.device->initiate_handshakes(t, r.out);
+  flush();
+}
+
+bool EmbeddedTunnel::network_changed() {
+  return call_on_worker([this] { network_change_due_ns_ = monotonic_ns() + kNetworkChangeDebounce; });
+}
+
+bool EmbeddedTunnel::sleep() {
+  return call_on_worker([this] {
+    asleep_ = true;
+    spdlog::info("{}sleeping: timers parked", options_.log_prefix);
+  });
+}
+
+bool EmbeddedTunnel::wake() {
+  return call_on_worker([this] {
+    if (!asleep_) return;
+    asleep_ = false;
+    spdlog::info("{}awake: timers resumed", options_.log_prefix);
+    handle_network_change();
+  });
 }
 
 void EmbeddedTunnel::on_udp_readable() {
@@ -371,6 +515,7 @@ void EmbeddedTunnel::on_wake() {
     return;
   }
   run_pending_task();
+  apply_resolved();
   packets_in_.drain(r.drained);
   if (!r.drained.empty()) {
     r.batch.clear();
@@ -416,6 +561,8 @@ void EmbeddedTunnel::check_liveness(int64_t now_ns, bool force) {
 void EmbeddedTunnel::run_timers_if_due() {
   Running& r = *run_;
   const Now t = now();
+  if (t.mono_ns >= network_change_due_ns_) handle_network_change();
+  if (asleep_) return;
   check_liveness(t.mono_ns, false);
   if (t.mono_ns < r.device->next_deadline()) return;
   r.device->handle_timers(t, r.out);
@@ -427,8 +574,9 @@ void EmbeddedTunnel::run_timers_if_due() {
 
 void EmbeddedTunnel::flush() {
   Running& r = *run_;
-  if (r.udp && !r.out.datagrams.empty()) {
-    const int n = r.udp->send_batch(r.out.datagrams);
+  if (options_.datagrams_to_network == nullptr && !r.out.datagrams.empty()) {
+    // Without a socket (a rebind failed) everything counts as dropped until the next one.
+    const int n = r.udp ? r.udp->send_batch(r.out.datagrams) : 0;
     const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
     udp_send_dropped_ += r.out.datagrams.size() - std::min(sent, r.out.datagrams.size());
     for (const OutboundDatagram& d : r.out.datagrams) r.pool->release(d.buffer);

@@ -64,6 +64,9 @@ inline constexpr uint32_t kMaxEmbedMtu = 9000;
 // GRO reads per receive on a library-owned socket. Each reserves 64 KiB, so the default 128 of
 // the daemon would take 8 MiB, twice a phone's whole default budget.
 inline constexpr size_t kEmbedGroReads = 4;
+// Hosts report a burst of path updates when a phone moves between networks; one rebind after
+// the burst settles is enough, and rebinding mid-burst would bind to an address about to go.
+inline constexpr int64_t kNetworkChangeDebounce = 500'000'000;
 
 // Why create() refused: `code` is SLUICE_ERR_CONFIG or SLUICE_ERR_INVALID_ARGUMENT.
 struct EmbedCreateError {
@@ -93,6 +96,16 @@ class EmbeddedTunnel {
                      size_t count);
   long receive_datagrams(const uint8_t* const* datagrams, const size_t* lengths,
                          const sluice_endpoint* sources, size_t count);
+
+  // Host threads. The network changed (interface, address, path): after kNetworkChangeDebounce
+  // without another call, the worker rebinds a library-owned socket, re-resolves endpoint host
+  // names (on a short-lived thread, as DNS blocks) and starts handshakes. False when stopped.
+  bool network_changed();
+  // Host threads. Sleep parks the timers (no handshake retries, keepalives or liveness checks
+  // while the host is suspended); wake resumes them and handles the wake-up as a network
+  // change without waiting, since the path and NAT mappings have probably changed.
+  bool sleep();
+  bool wake();
 
   // Host threads: snapshots taken on the worker. False when stopped. get_peer_stats sets
   // `peer_count` to the number of peers and fills up to `capacity` entries.
@@ -130,6 +143,11 @@ class EmbeddedTunnel {
   void run_pending_task();
   void close_tasks();
   void check_liveness(int64_t now_ns, bool force);
+  void handle_network_change();
+  bool open_udp(uint16_t port);
+  void start_resolving();
+  void apply_resolved();
+  int64_t worker_deadline() const;
 
   void worker_main();
   void on_wake();
@@ -162,6 +180,15 @@ class EmbeddedTunnel {
   std::atomic<std::thread::id> worker_id_{};
 
   LivenessTracker liveness_;  // worker-only
+  int64_t network_change_due_ns_ = INT64_MAX;  // worker-only
+  bool asleep_ = false;                        // worker-only
+  // Endpoint names resolved off the worker: the resolver thread fills resolved_ and wakes the
+  // worker, which applies them and joins it. Joined at stop at the latest.
+  std::thread resolver_;
+  std::mutex resolved_mutex_;
+  std::vector<std::pair<size_t, Endpoint>> resolved_;  // (peer index in config_, endpoint)
+  bool resolved_ready_ = false;
+
   int64_t next_liveness_ns_ = 0;
   uint64_t handshakes_seen_ = 0;
 

@@ -433,6 +433,52 @@ static void test_bad_packets_dropped(struct host *a, struct host *b) {
   pthread_mutex_unlock(&b->lock);
 }
 
+static uint64_t handshakes_of(struct host *h) {
+  sluice_tunnel_stats stats;
+  CHECK(sluice_tunnel_get_stats(h->tunnel, &stats) == SLUICE_OK);
+  return stats.handshakes_completed;
+}
+
+/* Waits up to `ms` for a's handshake count to pass `count`. */
+static int handshake_after(struct host *h, uint64_t count, long ms) {
+  long waited;
+  for (waited = 0; waited <= ms; waited += 10) {
+    if (handshakes_of(h) > count) return 1;
+    sleep_ms(10);
+  }
+  return 0;
+}
+
+/* Sleep parks timers but not traffic; wake handshakes at once. A burst of network changes
+ * leads to one rebind and handshake after the debounce, on the same port. Handshakes are
+ * limited to one per REKEY_TIMEOUT (5 s) per peer, hence the waits. */
+static void test_sleep_and_network_change(struct host *a, struct host *b) {
+  const int port = sluice_tunnel_listen_port(a->tunnel);
+  uint64_t before;
+  int i;
+  CHECK(sluice_tunnel_sleep(a->tunnel) == SLUICE_OK);
+  exchange(a, b, 1, 2, 8, 8000);
+  sleep_ms(5200);
+  before = handshakes_of(a);
+  CHECK(sluice_tunnel_wake(a->tunnel) == SLUICE_OK);
+  CHECK(handshake_after(a, before, 400)); /* no debounce on wake */
+  CHECK(sluice_tunnel_wake(a->tunnel) == SLUICE_OK); /* already awake: nothing */
+
+  sleep_ms(5200);
+  before = handshakes_of(a);
+  for (i = 0; i < 5; ++i) {
+    CHECK(sluice_tunnel_network_changed(a->tunnel) == SLUICE_OK);
+    sleep_ms(50);
+  }
+  sleep_ms(200);
+  CHECK(handshakes_of(a) == before); /* still inside the debounce window */
+  CHECK(handshake_after(a, before, 2000));
+  CHECK(sluice_tunnel_listen_port(a->tunnel) == port); /* rebound to the same port */
+  exchange(a, b, 1, 2, 8, 8100);
+  exchange(b, a, 2, 1, 8, 8200);
+  printf("sleep, wake and network change: ok\n");
+}
+
 /* Library-owned transport: each tunnel binds its own UDP socket on loopback and the test only
  * plays packetFlow. b listens on a kernel-chosen port that a's config then names. */
 static void test_owned_udp(void) {
@@ -469,7 +515,7 @@ static void test_owned_udp(void) {
            "[Peer]\n"
            "PublicKey = h8cFrOVbqtmcAvbA/X2L5Blk5if7GWIPbB3s1Jv9lgM=\n"
            "AllowedIPs = 10.9.0.2/32, fd09::2/128\n"
-           "Endpoint = 127.0.0.1:%d\n",
+           "Endpoint = localhost:%d\n", /* a name: resolved at start and on changes */
            port_b);
   options.context = &a;
   CHECK(sluice_tunnel_create(config_a, strlen(config_a), &options, &a.tunnel, error,
@@ -477,6 +523,7 @@ static void test_owned_udp(void) {
   start_tunnel(&a);
   exchange(&a, &b, 1, 2, 32, 6000);
   exchange(&b, &a, 2, 1, 32, 7000);
+  test_sleep_and_network_change(&a, &b);
 
   /* A taken ListenPort fails start with a reason and leaves nothing behind. */
   {
@@ -548,6 +595,9 @@ static void test_stats_and_liveness(struct host *a, struct host *b) {
   /* b goes away; a keeps sending and hears nothing back. */
   CHECK(sluice_tunnel_stop(b->tunnel) == SLUICE_OK);
   CHECK(sluice_tunnel_get_stats(b->tunnel, &stats) == SLUICE_ERR_STATE);
+  CHECK(sluice_tunnel_network_changed(b->tunnel) == SLUICE_ERR_STATE);
+  CHECK(sluice_tunnel_sleep(b->tunnel) == SLUICE_ERR_STATE);
+  CHECK(sluice_tunnel_wake(NULL) == SLUICE_ERR_INVALID_ARGUMENT);
   {
     unsigned char packet[128];
     const uint8_t *pointers[1];
