@@ -13,12 +13,16 @@
  *   sluice_tunnel_destroy(tunnel);
  *
  * THREADING
- *   - Each started tunnel runs one worker thread of its own (plus `crypto_threads` helpers).
- *     Every tunnel callback (packets_to_host, datagrams_to_network) runs on that worker
- *     thread, one call at a time per tunnel, never on a thread that called into the library.
- *   - sluice_tunnel_write_packets and sluice_tunnel_receive_datagrams are thread-safe: any
- *     thread, concurrently with each other and with the worker, including from inside a
- *     callback of the same tunnel.
+ *   - Each started tunnel runs one worker thread of its own (plus `crypto_threads` helpers,
+ *     and briefly a resolver thread after a network change when endpoints are host names).
+ *     Every tunnel callback (packets_to_host, datagrams_to_network, liveness) runs on that
+ *     worker thread, one call at a time per tunnel, never on a thread that called into the
+ *     library.
+ *   - sluice_tunnel_write_packets, sluice_tunnel_receive_datagrams, the statistics calls,
+ *     sluice_tunnel_listen_port, sluice_tunnel_network_changed, sluice_tunnel_sleep and
+ *     sluice_tunnel_wake are thread-safe: any thread, concurrently with each other and with
+ *     the worker, including from inside a callback of the same tunnel. None may be in flight
+ *     when sluice_tunnel_destroy is called, nor called after it.
  *   - create, start, stop and destroy of one tunnel must not run concurrently with each other
  *     (the host serialises them), and must not be called from a callback of that tunnel:
  *     stop waits for the worker thread, so from the worker it fails with SLUICE_ERR_STATE.
@@ -124,8 +128,15 @@ typedef void (*sluice_liveness_fn)(void *context, int state);
 typedef struct sluice_tunnel_options {
   /* Passed as the first argument of every tunnel callback. Not used by the library. */
   void *context;
-  /* Required: where decrypted inner packets go. */
+  /* Where decrypted inner packets go. Required unless tun_fd is set. */
   sluice_packets_fn packets_to_host;
+  /* >= 0: the library reads and writes this utun descriptor itself: one IP packet per
+   * datagram behind utun's 4-byte address family in network byte order, with Darwin's numbers
+   * (AF_INET 2, AF_INET6 30) on every platform. It is dup()ed at start and the dup closed at
+   * stop; the host keeps (and closes) its own descriptor. Both become nonblocking, as
+   * O_NONBLOCK belongs to the open file. Inner packets then go to the descriptor, not to
+   * packets_to_host; sluice_tunnel_write_packets still works. -1 (the default): none. */
+  int tun_fd;
   /* Set: the host carries the outer datagrams (e.g. over its own NWConnection) and hands
    * received ones in through sluice_tunnel_receive_datagrams.
    * NULL: the library owns the transport, one batched UDP socket bound to the config's
@@ -142,7 +153,8 @@ typedef struct sluice_tunnel_options {
   const char *log_prefix;
 } sluice_tunnel_options;
 
-/* Fills `options` with the defaults: no callbacks, default memory, no crypto threads. */
+/* Fills `options` with the defaults: no callbacks, no tun_fd (-1), default memory, no crypto
+ * threads. Always call it first: fields added in later versions get their defaults here. */
 SLUICE_API void sluice_tunnel_options_init(sluice_tunnel_options *options);
 
 typedef struct sluice_tunnel sluice_tunnel;
@@ -238,6 +250,7 @@ typedef struct sluice_tunnel_stats {
   uint64_t host_datagrams_dropped; /* taken but empty or larger than a buffer */
   uint64_t udp_send_dropped;       /* library-owned socket: datagrams the kernel refused */
   uint64_t udp_pool_exhausted;     /* library-owned socket: reads skipped, no free buffer */
+  uint64_t tun_write_dropped;      /* tun_fd: packets the descriptor refused (full, closed) */
   int liveness;                    /* SLUICE_LIVENESS_* */
 } sluice_tunnel_stats;
 

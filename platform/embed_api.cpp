@@ -79,6 +79,7 @@ int sluice_set_log_callback(sluice_log_fn fn, void* context, int min_level) {
 void sluice_tunnel_options_init(sluice_tunnel_options* options) {
   if (options == nullptr) return;
   std::memset(options, 0, sizeof *options);
+  options->tun_fd = -1;
 }
 
 int sluice_tunnel_create(const char* config_text, size_t config_length,
@@ -95,6 +96,7 @@ int sluice_tunnel_create(const char* config_text, size_t config_length,
     o.context = options->context;
     o.packets_to_host = options->packets_to_host;
     o.liveness = options->liveness;
+    o.tun_fd = options->tun_fd;
     o.datagrams_to_network = options->datagrams_to_network;
     o.memory_limit = options->memory_limit;
     o.crypto_threads = options->crypto_threads;

@@ -1,6 +1,7 @@
 #include "platform/embed_tunnel.h"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -96,8 +97,14 @@ EmbeddedTunnel::EmbeddedTunnel(WgQuickConfig config, EmbedOptions options)
 
 std::variant<std::unique_ptr<EmbeddedTunnel>, EmbedCreateError> EmbeddedTunnel::create(
     std::string_view text, EmbedOptions options) {
-  if (options.packets_to_host == nullptr) {
-    return EmbedCreateError{SLUICE_ERR_INVALID_ARGUMENT, "options: packets_to_host is required"};
+  if (options.packets_to_host == nullptr && options.tun_fd < 0) {
+    return EmbedCreateError{SLUICE_ERR_INVALID_ARGUMENT,
+                            "options: packets_to_host is required without a tun_fd"};
+  }
+  if (options.tun_fd >= 0 && fcntl(options.tun_fd, F_GETFD) < 0) {
+    return EmbedCreateError{SLUICE_ERR_INVALID_ARGUMENT,
+                            "options: tun_fd " + std::to_string(options.tun_fd) +
+                                " is not an open descriptor"};
   }
   auto parsed = parse_wg_quick_config(text, "config");
   if (auto* error = std::get_if<ConfigError>(&parsed)) {
@@ -158,12 +165,20 @@ std::optional<Error> EmbeddedTunnel::start() {
     // The Device reports the port it is told; tell it the one the kernel picked.
     change.listen_port = run->udp->port();
   }
+  if (options_.tun_fd >= 0) {
+    const int fd = fcntl(options_.tun_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return Error::from_errno("tun_fd: dup", errno);
+    auto utun = UtunDevice::adopt(UniqueFd(fd));
+    if (!utun) return Error{"tun_fd: " + utun.error().message, utun.error().code};
+    run->utun = std::move(*utun);
+  }
   const size_t capacity = buffer_capacity_for_mtu(mtu_);
   const size_t memory = options_.memory_limit != 0 ? options_.memory_limit : kDefaultEmbedMemory;
   const size_t buffers = memory > scratch ? (memory - scratch) / capacity : 0;
   if (buffers < kMinEmbedBuffers) {
     return Error{"memory limit of " + std::to_string(memory) + " bytes is too small: the UDP " +
-                     "socket takes " + std::to_string(scratch) + " bytes and the packet pool " +
+                     "socket's scratch space takes " + std::to_string(scratch) +
+                     " bytes and the packet pool at least " +
                      std::to_string(kMinEmbedBuffers * capacity) + " more",
                  ENOMEM};
   }
@@ -187,16 +202,17 @@ std::optional<Error> EmbeddedTunnel::start() {
   run->endpoints.resize(kEmbedBatch);
   if (!run->loop->add(run->wake.get(), EPOLLIN, [this](uint32_t) { on_wake(); }) ||
       (run->udp &&
-       !run->loop->add(run->udp->fd(), EPOLLIN, [this](uint32_t) { on_udp_readable(); }))) {
+       !run->loop->add(run->udp->fd(), EPOLLIN, [this](uint32_t) { on_udp_readable(); })) ||
+      (run->utun &&
+       !run->loop->add(run->utun->fd(), EPOLLIN, [this](uint32_t) { on_utun_readable(); }))) {
+    if (run->utun) run->loop->remove(run->utun->fd());
     if (run->udp) run->loop->remove(run->udp->fd());
     run->loop->remove(run->wake.get());
     return Error{"registering descriptors with the event loop failed", EIO};
   }
-  if (run->udp) {
-    run->read_buffers.reserve(kEmbedBatch);
-    run->sources.resize(kEmbedBatch);
-    listen_port_ = run->udp->port();
-  }
+  run->read_buffers.reserve(kEmbedBatch);
+  run->sources.resize(kEmbedBatch);
+  if (run->udp) listen_port_ = run->udp->port();
   run_ = std::move(run);
 
   // Stocked here rather than on the worker, so a write right after start() returns is taken.
@@ -259,6 +275,7 @@ void EmbeddedTunnel::release_everything() {
   r.crypto.reset();  // joins the crypto threads
   r.loop->remove(r.wake.get());
   if (r.udp) r.loop->remove(r.udp->fd());
+  if (r.utun) r.loop->remove(r.utun->fd());
   listen_port_ = 0;
   run_.reset();
 }
@@ -464,6 +481,36 @@ bool EmbeddedTunnel::wake() {
   });
 }
 
+void EmbeddedTunnel::on_utun_readable() {
+  Running& r = *run_;
+  for (int round = 0; round < 8; ++round) {
+    r.read_buffers.clear();
+    while (r.read_buffers.size() < kEmbedBatch) {
+      PacketBuffer* b = r.pool->acquire();  // reset for inner: headroom for sealing in place
+      if (b == nullptr) break;
+      r.read_buffers.push_back(b);
+    }
+    if (r.read_buffers.empty()) return;  // packets wait in the descriptor's queue
+    const int n = r.utun->read_batch(r.read_buffers);
+    const size_t got = n > 0 ? static_cast<size_t>(n) : 0;
+    for (size_t i = got; i < r.read_buffers.size(); ++i) r.pool->release(r.read_buffers[i]);
+    r.read_buffers.resize(got);
+    if (n < 0) {
+      // Closed or torn down by the host: stop listening rather than spin on a dead fd.
+      spdlog::error("{}utun: reading failed: {}; no more packets from it", options_.log_prefix,
+                    std::strerror(-n));
+      r.loop->remove(r.utun->fd());
+      return;
+    }
+    if (got == 0) return;
+    // Ownership of every read buffer passes to the Device here.
+    r.device->handle_inner(r.read_buffers, now(), r.out);
+    r.read_buffers.clear();
+    flush();
+    if (got < kEmbedBatch) return;
+  }
+}
+
 void EmbeddedTunnel::on_udp_readable() {
   Running& r = *run_;
   // A bounded number of batches per wake-up, so host packets and timers get their turn; the
@@ -595,6 +642,13 @@ void EmbeddedTunnel::flush() {
   }
   for (const OutboundDatagram& d : r.out.datagrams) r.pool->release(d.buffer);
 
+  if (r.utun && !r.out.inner.empty()) {
+    const int n = r.utun->write_batch(r.out.inner);
+    const size_t written = n > 0 ? static_cast<size_t>(n) : 0;
+    utun_write_dropped_ += r.out.inner.size() - std::min(written, r.out.inner.size());
+    for (PacketBuffer* b : r.out.inner) r.pool->release(b);
+    r.out.inner.clear();
+  }
   for (size_t start = 0; start < r.out.inner.size(); start += kEmbedBatch) {
     const size_t n = std::min(kEmbedBatch, r.out.inner.size() - start);
     for (size_t i = 0; i < n; ++i) {
@@ -627,6 +681,7 @@ bool EmbeddedTunnel::get_stats(sluice_tunnel_stats& out) {
     out.host_datagrams_dropped = host_datagrams_dropped_.load();
     out.udp_send_dropped = udp_send_dropped_;
     out.udp_pool_exhausted = udp_pool_exhausted_;
+    out.tun_write_dropped = utun_write_dropped_;
     out.liveness = liveness_.state();
   });
 }

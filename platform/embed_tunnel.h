@@ -30,6 +30,7 @@
 
 #include "include/sluice.h"
 #include "platform/crypto_workers.h"
+#include "platform/darwin/utun_device.h"
 #include "platform/embed_handoff_queue.h"
 #include "platform/embed_liveness.h"
 #include "platform/event_loop.h"
@@ -48,6 +49,7 @@ struct EmbedOptions {
   // Null: the library owns the outer transport, a batched UDP socket on the config's ListenPort.
   sluice_datagrams_fn datagrams_to_network = nullptr;
   sluice_liveness_fn liveness = nullptr;
+  int tun_fd = -1;  // the host's utun descriptor (dup()ed at start), or -1
   size_t memory_limit = 0;  // 0 = kDefaultEmbedMemory
   uint32_t crypto_threads = 0;
   std::string log_prefix;
@@ -123,6 +125,7 @@ class EmbeddedTunnel {
     std::unique_ptr<CryptoWorkers> crypto;
     std::unique_ptr<Device> device;
     std::unique_ptr<UdpSocket> udp;  // null when the host carries the datagrams
+    std::unique_ptr<UtunDevice> utun;  // null unless the host gave a tun_fd
     DeviceChange initial;  // the config, endpoints resolved; applied by the worker first
     DeviceOutput out;
     std::vector<HandoffQueue::Item> drained;
@@ -152,6 +155,7 @@ class EmbeddedTunnel {
   void worker_main();
   void on_wake();
   void on_udp_readable();
+  void on_utun_readable();
   void run_timers_if_due();
   void flush();
   void release_everything();
@@ -195,6 +199,7 @@ class EmbeddedTunnel {
   // Worker-only counters (read by the worker's statistics snapshot).
   uint64_t udp_pool_exhausted_ = 0;
   uint64_t udp_send_dropped_ = 0;
+  uint64_t utun_write_dropped_ = 0;
 };
 
 }  // namespace sluice::platform

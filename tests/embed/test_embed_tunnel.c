@@ -17,8 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sluice.h"
 
@@ -616,6 +619,99 @@ static void test_stats_and_liveness(struct host *a, struct host *b) {
   start_tunnel(b);
 }
 
+/* tun_fd mode: a reads and writes one end of a socketpair with utun's framing (a 4-byte
+ * address family, network order, Darwin's numbers) while the test plays the kernel on the
+ * other end; b is an ordinary callback tunnel, and the test carries the datagrams. */
+static void test_utun_fd(void) {
+  static struct host a, b;
+  static unsigned char frame[MAX_PACKET + 4], packets[3][MAX_PACKET];
+  sluice_tunnel_options options;
+  char error[256];
+  int sv[2], i;
+  size_t lengths[3];
+  const int fds = count_entries("/proc/self/fd");
+
+  CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+  init_host(&a, "utun-a: ", 1);
+  init_host(&b, "utun-b: ", 2);
+  a.peer = &b;
+  b.peer = &a;
+  sluice_tunnel_options_init(&options);
+  CHECK(options.tun_fd == -1);
+  options.context = &a;
+  options.datagrams_to_network = on_datagrams;
+  options.memory_limit = 1 << 20;
+  options.tun_fd = 1000; /* not open */
+  CHECK(sluice_tunnel_create(kConfigA, strlen(kConfigA), &options, &a.tunnel, error,
+                             sizeof error) == SLUICE_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(error, "tun_fd") != NULL);
+  options.tun_fd = sv[1];
+  CHECK(sluice_tunnel_create(kConfigA, strlen(kConfigA), &options, &a.tunnel, error,
+                             sizeof error) == SLUICE_OK);
+  b.tunnel = create_tunnel(kConfigB, &b);
+  start_tunnel(&b);
+  start_tunnel(&a);
+
+  /* The "kernel" writes: IPv4 (family 2), a bad family, IPv6 (family 30). */
+  lengths[0] = build_ipv4(packets[0], 1, 2, 10000, 100);
+  lengths[1] = build_ipv4(packets[1], 1, 2, 10001, 100);
+  lengths[2] = build_ipv6(packets[2], 1, 2, 10002, 100);
+  reset_received(&b);
+  for (i = 0; i < 3; ++i) {
+    const uint32_t family = htonl(i == 0 ? 2u : 30u);
+    memcpy(frame, &family, 4);
+    memcpy(frame + 4, packets[i], lengths[i]);
+    CHECK(send(sv[0], frame, 4 + lengths[i], 0) == (ssize_t)(4 + lengths[i]));
+  }
+  CHECK(wait_for(&b, 2, 10000));
+  sleep_ms(20);
+  pthread_mutex_lock(&b.lock);
+  CHECK(b.received == 2); /* the IPv4 packet labelled 30 was dropped */
+  CHECK(b.lengths[0] == lengths[0] && memcmp(b.packets[0], packets[0], lengths[0]) == 0);
+  CHECK(b.families[0] == AF_INET);
+  CHECK(b.lengths[1] == lengths[2] && memcmp(b.packets[1], packets[2], lengths[2]) == 0);
+  CHECK(b.families[1] == AF_INET6);
+  pthread_mutex_unlock(&b.lock);
+
+  /* b answers through the tunnel; a writes each packet to the descriptor, framed. */
+  {
+    const uint8_t *pointers[2];
+    int families[2] = {AF_INET, AF_INET6};
+    size_t answer_lengths[2];
+    answer_lengths[0] = build_ipv4(packets[0], 2, 1, 11000, 200);
+    answer_lengths[1] = build_ipv6(packets[1], 2, 1, 11001, 300);
+    pointers[0] = packets[0];
+    pointers[1] = packets[1];
+    CHECK(sluice_tunnel_write_packets(b.tunnel, pointers, answer_lengths, families, 2) == 2);
+    for (i = 0; i < 2; ++i) {
+      struct pollfd p;
+      uint32_t family;
+      ssize_t n;
+      p.fd = sv[0];
+      p.events = POLLIN;
+      CHECK(poll(&p, 1, 10000) == 1);
+      n = recv(sv[0], frame, sizeof frame, 0);
+      CHECK(n == (ssize_t)(4 + answer_lengths[i]));
+      memcpy(&family, frame, 4);
+      CHECK(ntohl(family) == (i == 0 ? 2u : 30u));
+      CHECK(memcmp(frame + 4, packets[i], answer_lengths[i]) == 0);
+    }
+  }
+
+  CHECK(sluice_tunnel_stop(a.tunnel) == SLUICE_OK);
+  CHECK(sluice_tunnel_stop(b.tunnel) == SLUICE_OK);
+  CHECK(fcntl(sv[1], F_GETFD) >= 0); /* the host's descriptor is still the host's */
+  CHECK(count_entries("/proc/self/fd") == fds + 2);
+  sluice_tunnel_destroy(a.tunnel);
+  a.tunnel = NULL;
+  sluice_tunnel_destroy(b.tunnel);
+  b.tunnel = NULL;
+  close(sv[0]);
+  close(sv[1]);
+  CHECK(count_entries("/proc/self/fd") == fds);
+  printf("utun descriptor: ok\n");
+}
+
 int main(int argc, char **argv) {
   static struct host a, b;
   int fds_before, threads_before, cycle, cycles = 1000;
@@ -686,6 +782,7 @@ int main(int argc, char **argv) {
   CHECK(threads_settle_at(threads_before));
   CHECK(count_entries("/proc/self/fd") == fds_before);
   test_owned_udp();
+  test_utun_fd();
   CHECK(log_errors == 0);
   printf("ok\n");
   return 0;
