@@ -127,6 +127,7 @@ DeviceStatus Device::status() const {
     ps.rx_bytes = p->rx_bytes;
     ps.persistent_keepalive_interval = p->persistent_keepalive_interval;
     ps.allowed_ips = impl_->allowed_ips.prefixes_of(p->id);
+    ps.handshake_rtt_ns = p->handshake_rtt_ns;
     s.peers.push_back(std::move(ps));
   }
   return s;
