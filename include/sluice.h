@@ -263,6 +263,10 @@ typedef struct sluice_peer_stats {
   uint64_t rx_bytes;           /* authenticated transport bytes received */
   uint64_t tx_bytes;
   int liveness;                /* this peer's SLUICE_LIVENESS_* */
+  /* Round-trip estimate in ns: from sending this side's latest handshake initiation to its
+   * response (includes the peer's processing, about 0.1 ms). -1 until a handshake this side
+   * initiated has completed; refreshed with every rekey (at least every 2 minutes in use). */
+  int64_t rtt_ns;
 } sluice_peer_stats;
 
 /* Fills up to `capacity` entries of `peers` (owned by the caller), in config order, and returns

@@ -702,6 +702,7 @@ bool EmbeddedTunnel::get_peer_stats(sluice_peer_stats* peers, size_t capacity,
       o.rx_bytes = p.rx_bytes;
       o.tx_bytes = p.tx_bytes;
       o.liveness = liveness_.peer_state(p.public_key);
+      o.rtt_ns = p.handshake_rtt_ns;
     }
   });
 }

@@ -590,6 +590,8 @@ static void test_stats_and_liveness(struct host *a, struct host *b) {
   CHECK(peers[0].rx_bytes > 0 && peers[0].tx_bytes > peers[0].rx_bytes / 4);
   CHECK(peers[0].last_handshake_sec >= (int64_t)now - 60 && peers[0].last_handshake_sec <= (int64_t)now + 1);
   CHECK(peers[0].liveness == SLUICE_LIVENESS_UP);
+  /* a initiated: its estimate exists and, in one process, is well under a second. */
+  CHECK(peers[0].rtt_ns > 0 && peers[0].rtt_ns < 1000000000);
   /* h8cF... is b's public key: its first bytes in binary. */
   CHECK(peers[0].public_key[0] == 0x87 && peers[0].public_key[1] == 0xc7);
   CHECK(liveness_of(a) == SLUICE_LIVENESS_UP);
