@@ -104,6 +104,12 @@ void Device::handle_timers(const Now& now, DeviceOutput& out) {
   impl_->run_seals();
 }
 
+void Device::initiate_handshakes(const Now& now, DeviceOutput& out) {
+  for (const auto& p : impl_->peers) {
+    if (p && p->endpoint) impl_->send_initiation(*p, now, false, out);
+  }
+}
+
 DeviceStatus Device::status() const {
   DeviceStatus s;
   if (impl_->has_private_key) s.private_key = impl_->identity.private_key;
@@ -121,6 +127,7 @@ DeviceStatus Device::status() const {
     ps.rx_bytes = p->rx_bytes;
     ps.persistent_keepalive_interval = p->persistent_keepalive_interval;
     ps.allowed_ips = impl_->allowed_ips.prefixes_of(p->id);
+    ps.handshake_rtt_ns = p->handshake_rtt_ns;
     s.peers.push_back(std::move(ps));
   }
   return s;

@@ -87,6 +87,11 @@ class Device {
   // Runs every timer due at `now` (handshake retransmits, keepalives, rekeys, key zeroing).
   void handle_timers(const Now& now, DeviceOutput& out);
 
+  // Starts a handshake with every peer that has an endpoint, within the usual limit of one
+  // per REKEY_TIMEOUT: after the network changed, the current sessions' path may be gone, and
+  // waiting for the timers to notice takes KEEPALIVE_TIMEOUT + REKEY_TIMEOUT.
+  void initiate_handshakes(const Now& now, DeviceOutput& out);
+
   // Monotonic time at which handle_timers() must next be called; INT64_MAX if never.
   int64_t next_deadline() const;
 

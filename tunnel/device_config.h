@@ -47,6 +47,7 @@ struct PeerStatus {
   uint64_t rx_bytes = 0;
   uint16_t persistent_keepalive_interval = 0;
   std::vector<IpPrefix> allowed_ips;
+  int64_t handshake_rtt_ns = -1;  // Peer::handshake_rtt_ns; not part of UAPI
 };
 
 struct DeviceStatus {

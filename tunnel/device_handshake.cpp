@@ -222,6 +222,8 @@ void Device::Impl::handle_response(const InboundDatagram& d, const Now& now, Dev
 
   peer->rx_bytes += msg.size();
   peer->last_handshake_wall_ns = now.wall_ns;
+  // Only the latest initiation's index is accepted above, so this pairs it with its answer.
+  peer->handshake_rtt_ns = now.mono_ns - peer->last_sent_handshake_ns;
   ++counters().handshakes_completed;
   update_endpoint(*peer, d.source, options().log_prefix);
   spdlog::info("{}handshake with {} complete (initiator)", options().log_prefix,

@@ -41,6 +41,10 @@ struct Peer {
   uint64_t rx_bytes = 0;
   uint64_t tx_bytes = 0;
   int64_t last_handshake_wall_ns = 0;
+  // From sending our latest initiation to its response: a round-trip estimate that needs no
+  // extra traffic (it includes the peer's handshake processing, about 0.1 ms). -1 until a
+  // handshake we initiated completes.
+  int64_t handshake_rtt_ns = -1;
 
   ~Peer() {
     crypto::wipe(preshared_key);

@@ -256,3 +256,22 @@ TEST_CASE("packets for a peer without an endpoint are dropped and counted, not h
   CHECK(p.b->device.counters().handshake_initiations_sent == 0);
   CHECK(p.b->pool.available() == p.b->pool.count());
 }
+
+TEST_CASE("the initiator's handshake round trip is the link's, the responder has none", "[sim]") {
+  Pair p(7);
+  p.net.add_peer(*p.a, *p.b, /*with_endpoint=*/true);
+  p.net.add_peer(*p.b, *p.a, /*with_endpoint=*/false);
+  LinkConditions link;
+  link.latency_ns = millis(7);
+  p.net.link = link;
+  uint32_t seq = 0;
+  p.net.run_until(seconds(2), millis(100), [&](int64_t) { p.net.send_inner(*p.a, *p.b, seq++); });
+  REQUIRE(p.b->received.size() > 0);
+  const DeviceStatus a = p.a->device.status();
+  const DeviceStatus b = p.b->device.status();
+  REQUIRE(a.peers.size() == 1);
+  REQUIRE(b.peers.size() == 1);
+  CHECK(a.peers[0].handshake_rtt_ns >= millis(14));
+  CHECK(a.peers[0].handshake_rtt_ns < millis(15));
+  CHECK(b.peers[0].handshake_rtt_ns == -1);
+}

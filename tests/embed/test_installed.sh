@@ -1,0 +1,40 @@
+#!/bin/bash
+# Installs the build into a scratch prefix and builds a host against what was installed, and
+# nothing else: the C test through `pkg-config sluice` (C99, pedantic, warnings as errors), then
+# a CMake project through find_package(sluice). Both programs are run.
+# Usage: test_installed.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1
+source=$2
+stage=$(mktemp -d /tmp/sluice-installed.XXXXXX)
+trap 'rm -rf "$stage"' EXIT
+
+cmake --install "$build" --prefix "$stage/prefix" > "$stage/install.log"
+pc=$(dirname "$(find "$stage/prefix" -name sluice.pc)")
+libdir=$(dirname "$(find "$stage/prefix" -name 'libsluice-embed.so')")
+test -f "$stage/prefix/include/sluice/module.modulemap"
+
+# The test source is copied away from the tree so that no header but the installed one is near.
+cp "$source/tests/embed/test_embed_tunnel.c" "$stage/"
+cc -std=c99 -Wall -Wextra -Werror -pedantic "$stage/test_embed_tunnel.c" \
+  $(PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs sluice) -lpthread \
+  -Wl,-rpath,"$libdir" -o "$stage/with_pkg_config"
+"$stage/with_pkg_config" 100
+
+mkdir -p "$stage/project"
+cp "$stage/test_embed_tunnel.c" "$stage/project/"
+cat > "$stage/project/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.25)
+project(host LANGUAGES C)
+find_package(sluice 0.1 REQUIRED)
+find_package(Threads REQUIRED)
+add_executable(host test_embed_tunnel.c)
+set_target_properties(host PROPERTIES C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+target_compile_options(host PRIVATE -Wall -Wextra -Werror -pedantic)
+target_link_libraries(host PRIVATE sluice::sluice Threads::Threads)
+CMAKE
+cmake -S "$stage/project" -B "$stage/project/build" -G Ninja \
+  -DCMAKE_PREFIX_PATH="$stage/prefix" > "$stage/configure.log"
+ninja -C "$stage/project/build" -j1 > "$stage/build.log"
+"$stage/project/build/host" 100
+echo "installed package: ok"
