@@ -170,6 +170,43 @@ SLUICE_API int sluice_tunnel_create(const char *config_text, size_t config_lengt
                                     const sluice_tunnel_options *options, sluice_tunnel **out,
                                     char *error, size_t error_size);
 
+/* NETWORK SETTINGS
+ * What the host configures on its side of the tunnel (NEPacketTunnelNetworkSettings, or the
+ * addresses and routes of a TUN), from the config given at create: wg-quick's Address, DNS and
+ * MTU, and the routes its AllowedIPs imply. They never change over a tunnel's life. The calls
+ * work on a stopped tunnel and are thread-safe. */
+
+/* An interface address with its prefix (host bits kept: 10.0.0.2/24), a route (host bits
+ * clear), or a DNS server (a /32 or /128). */
+typedef struct sluice_prefix {
+  uint8_t family;        /* SLUICE_ENDPOINT_IPV4 or SLUICE_ENDPOINT_IPV6 */
+  uint8_t address[16];   /* network byte order; IPv4 uses the first 4 bytes */
+  uint8_t prefix_length; /* 0..32 or 0..128 */
+} sluice_prefix;
+
+/* The tunnel MTU: the config's MTU, or 1420 when it has none (as wireguard-go). */
+SLUICE_API int sluice_tunnel_mtu(const sluice_tunnel *tunnel);
+
+/* Each fills up to `capacity` entries of `out` (owned by the caller) in config order and
+ * returns how many there are, which may exceed `capacity` (call with 0 and NULL to count);
+ * SLUICE_ERR_INVALID_ARGUMENT for a null tunnel, or a null `out` with a capacity.
+ *   addresses:   the Address entries.
+ *   dns_servers: the DNS entries that are IP addresses.
+ *   routes:      every peer's AllowedIPs, duplicates left out: the destinations to send into
+ *                the tunnel (NEIPv4Settings.includedRoutes and NEIPv6Settings's). */
+SLUICE_API int sluice_tunnel_addresses(const sluice_tunnel *tunnel, sluice_prefix *out,
+                                       size_t capacity);
+SLUICE_API int sluice_tunnel_dns_servers(const sluice_tunnel *tunnel, sluice_prefix *out,
+                                         size_t capacity);
+SLUICE_API int sluice_tunnel_routes(const sluice_tunnel *tunnel, sluice_prefix *out,
+                                    size_t capacity);
+
+/* The DNS entries that are not IP addresses (search domains, as wg-quick treats them), by
+ * index in config order: a NUL-terminated string owned by the tunnel and valid until
+ * sluice_tunnel_destroy, or NULL for an index at or past the last one (or a null tunnel). */
+SLUICE_API const char *sluice_tunnel_dns_search_domain(const sluice_tunnel *tunnel,
+                                                       size_t index);
+
 /* Allocates the packet pool, opens the UDP socket of a library-owned transport, resolves
  * endpoint host names (blocking on DNS), starts the worker thread and applies the config. On
  * failure nothing is left running and the reason is written to `error`: SLUICE_ERR_STATE if

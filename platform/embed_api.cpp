@@ -8,6 +8,7 @@
 #include <exception>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "include/sluice.h"
 #include "platform/embed_log.h"
@@ -15,6 +16,7 @@
 #include "tunnel/counters.h"
 
 using sluice::platform::EmbeddedTunnel;
+using sluice::platform::EmbedNetworkSettings;
 
 struct sluice_tunnel {
   std::unique_ptr<EmbeddedTunnel> impl;
@@ -62,6 +64,16 @@ size_t bounded_count(size_t count) { return std::min<size_t>(count, INT_MAX); }
 int clamp_count(long taken) {
   if (taken < 0) return SLUICE_ERR_STATE;
   return static_cast<int>(taken);
+}
+
+using PrefixList = std::vector<sluice_prefix> EmbedNetworkSettings::*;
+
+int copy_setting(const sluice_tunnel* tunnel, PrefixList list, sluice_prefix* out,
+                 size_t capacity) {
+  if (tunnel == nullptr || (out == nullptr && capacity != 0)) return SLUICE_ERR_INVALID_ARGUMENT;
+  const size_t count =
+      sluice::platform::copy_prefixes(tunnel->impl->network_settings().*list, out, capacity);
+  return static_cast<int>(std::min<size_t>(count, INT_MAX));
 }
 
 }  // namespace
@@ -226,6 +238,29 @@ int sluice_tunnel_get_peer_stats(sluice_tunnel* tunnel, sluice_peer_stats* peers
     if (!tunnel->impl->get_peer_stats(peers, capacity, count)) return SLUICE_ERR_STATE;
     return static_cast<int>(std::min<size_t>(count, INT_MAX));
   });
+}
+
+int sluice_tunnel_mtu(const sluice_tunnel* tunnel) {
+  if (tunnel == nullptr) return SLUICE_ERR_INVALID_ARGUMENT;
+  return static_cast<int>(tunnel->impl->network_settings().mtu);
+}
+
+int sluice_tunnel_addresses(const sluice_tunnel* tunnel, sluice_prefix* out, size_t capacity) {
+  return copy_setting(tunnel, &EmbedNetworkSettings::addresses, out, capacity);
+}
+
+int sluice_tunnel_dns_servers(const sluice_tunnel* tunnel, sluice_prefix* out, size_t capacity) {
+  return copy_setting(tunnel, &EmbedNetworkSettings::dns_servers, out, capacity);
+}
+
+int sluice_tunnel_routes(const sluice_tunnel* tunnel, sluice_prefix* out, size_t capacity) {
+  return copy_setting(tunnel, &EmbedNetworkSettings::routes, out, capacity);
+}
+
+const char* sluice_tunnel_dns_search_domain(const sluice_tunnel* tunnel, size_t index) {
+  if (tunnel == nullptr) return nullptr;
+  const auto& domains = tunnel->impl->network_settings().dns_search;
+  return index < domains.size() ? domains[index].c_str() : nullptr;
 }
 
 }  // extern "C"

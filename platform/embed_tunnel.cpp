@@ -91,7 +91,8 @@ sluice_endpoint to_sluice_endpoint(const Endpoint& e) {
 EmbeddedTunnel::EmbeddedTunnel(WgQuickConfig config, EmbedOptions options)
     : config_(std::move(config)),
       options_(std::move(options)),
-      mtu_(config_.mtu.value_or(1420)),
+      settings_(EmbedNetworkSettings::from_config(config_)),
+      mtu_(settings_.mtu),
       packets_in_(kEmbedBatch),
       datagrams_in_(kEmbedBatch) {}
 

@@ -33,6 +33,7 @@
 #include "platform/darwin/utun_device.h"
 #include "platform/embed_handoff_queue.h"
 #include "platform/embed_liveness.h"
+#include "platform/embed_network_settings.h"
 #include "platform/event_loop.h"
 #include "platform/result.h"
 #include "platform/udp_socket.h"
@@ -92,6 +93,9 @@ class EmbeddedTunnel {
   bool running() const { return worker_.joinable(); }
   // The bound UDP port of a library-owned transport while started; 0 otherwise.
   uint16_t listen_port() const { return listen_port_.load(); }
+
+  // Fixed at create; any thread.
+  const EmbedNetworkSettings& network_settings() const { return settings_; }
 
   // Host threads. `families` are AF_INET/AF_INET6; -1 when stopped, else how many were taken.
   long write_packets(const uint8_t* const* packets, const size_t* lengths, const int* families,
@@ -162,6 +166,7 @@ class EmbeddedTunnel {
 
   WgQuickConfig config_;
   EmbedOptions options_;
+  EmbedNetworkSettings settings_;
   uint32_t mtu_;
   size_t buffer_count_ = 0;  // decided at start, once the socket's scratch space is known
   HandoffQueue packets_in_;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs the build into a scratch prefix and builds a host against what was installed, and
 # nothing else: the C test through `pkg-config sluice` (C99, pedantic, warnings as errors), then
-# a CMake project through find_package(sluice). Both programs are run.
+# a CMake project through find_package(sluice). Both programs are run. The packetFlow host app
+# is built the pkg-config way too.
 # Usage: test_installed.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1
@@ -15,14 +16,25 @@ libdir=$(dirname "$(find "$stage/prefix" -name 'libsluice-embed.so')")
 test -f "$stage/prefix/include/sluice/module.modulemap"
 
 # The test source is copied away from the tree so that no header but the installed one is near.
-cp "$source/tests/embed/test_embed_tunnel.c" "$stage/"
+cp "$source/tests/embed/test_embed_tunnel.c" "$source/tests/embed/check.h" "$stage/"
 cc -std=c99 -Wall -Wextra -Werror -pedantic "$stage/test_embed_tunnel.c" \
   $(PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs sluice) -lpthread \
   -Wl,-rpath,"$libdir" -o "$stage/with_pkg_config"
 "$stage/with_pkg_config" 100
 
+# The packetFlow host app that integration/test_embed_netns.sh runs needs root and namespaces;
+# here it only has to build from the installed package and refuse to run without arguments.
+cp "$source/tests/embed/packetflow_host.c" "$stage/"
+cc -std=c99 -Wall -Wextra -Werror -pedantic "$stage/packetflow_host.c" \
+  $(PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs sluice) -lpthread \
+  -Wl,-rpath,"$libdir" -o "$stage/packetflow_host"
+status=0
+"$stage/packetflow_host" 2> "$stage/usage.txt" || status=$?
+test "$status" -eq 2
+grep -q "usage: embed_packetflow_host" "$stage/usage.txt"
+
 mkdir -p "$stage/project"
-cp "$stage/test_embed_tunnel.c" "$stage/project/"
+cp "$stage/test_embed_tunnel.c" "$stage/check.h" "$stage/project/"
 cat > "$stage/project/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.25)
 project(host LANGUAGES C)
