@@ -1,9 +1,9 @@
 #include "platform/embed_handoff_queue.h"
 
-#include <unistd.h>
-
 #include <array>
 #include <cstdint>
+
+#include "platform/wake_pipe.h"
 
 namespace sluice::platform {
 
@@ -58,8 +58,7 @@ long HandoffQueue::push(size_t count, Fill fill, void* context, size_t& dropped)
       wake = was_empty && !queued_.empty() && open_;
       if (wake) {
         // Written under the lock, so close_and_release() cannot close the fd in between.
-        const uint64_t one = 1;
-        [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+        WakePipe::notify(wake_fd_);
       }
       if (in_flight_ == 0) idle_.notify_all();
     }

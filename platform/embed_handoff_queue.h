@@ -33,8 +33,8 @@ class HandoffQueue {
   HandoffQueue& operator=(const HandoffQueue&) = delete;
 
   // Host side, any thread. Takes up to `count` spares, fills them and queues the valid ones;
-  // returns how many of the batch were taken (filled or dropped), or -1 when closed. Writes
-  // to `wake_fd` (an eventfd) when the queue goes from empty to non-empty.
+  // returns how many of the batch were taken (filled or dropped), or -1 when closed. Notifies
+  // `wake_fd` (a WakePipe's write end) when the queue goes from empty to non-empty.
   long push(size_t count, Fill fill, void* context, size_t& dropped);
 
   // Worker side. Moves every queued item into `out` (which must be empty; its capacity is
@@ -43,7 +43,7 @@ class HandoffQueue {
   // Worker side. Tops the spares up from `pool`, as far as the pool has buffers.
   void restock(BufferPool& pool, bool for_inner);
 
-  // Accepts pushes from now on; `wake_fd` is written on each empty-to-non-empty transition.
+  // Accepts pushes from now on; `wake_fd` is notified on each empty-to-non-empty transition.
   void open(int wake_fd);
   // Refuses further pushes, waits for pushes in progress to finish, then gives every spare and
   // queued buffer back to `pool`. Called with the worker stopped.

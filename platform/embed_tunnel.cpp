@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
-#include <sys/eventfd.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "platform/clock.h"
@@ -24,12 +26,6 @@ namespace {
 constexpr int64_t kLivenessInterval = seconds(1);
 
 Now now() { return Now{monotonic_ns(), wall_ns()}; }
-
-UdpSocketOptions embed_udp_options() {
-  UdpSocketOptions o;
-  o.gro_reads = kEmbedGroReads;
-  return o;
-}
 
 struct PacketBatch {
   const uint8_t* const* packets;
@@ -151,18 +147,15 @@ std::optional<Error> EmbeddedTunnel::start() {
   }
 
   auto run = std::make_unique<Running>();
-  auto loop = EventLoop::create();
-  if (!loop) return loop.error();
-  run->loop = std::move(*loop);
-  run->wake = UniqueFd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (run->wake.get() < 0) return Error::from_errno("eventfd", errno);
+  auto wake = WakePipe::create();
+  if (!wake) return wake.error();
+  run->wake = std::move(*wake);
   size_t scratch = 0;
   if (options_.datagrams_to_network == nullptr) {
-    auto udp = UdpSocket::open(config_.listen_port.value_or(0), config_.fwmark.value_or(0),
-                               embed_udp_options());
+    auto udp = open_embed_udp(config_.listen_port.value_or(0), config_.fwmark.value_or(0));
     if (!udp) return udp.error();
     run->udp = std::move(*udp);
-    scratch = run->udp->scratch_bytes();
+    scratch = scratch_bytes(*run->udp);
     // The Device reports the port it is told; tell it the one the kernel picked.
     change.listen_port = run->udp->port();
   }
@@ -201,16 +194,6 @@ std::optional<Error> EmbeddedTunnel::start() {
   run->lengths.resize(kEmbedBatch);
   run->families.resize(kEmbedBatch);
   run->endpoints.resize(kEmbedBatch);
-  if (!run->loop->add(run->wake.get(), EPOLLIN, [this](uint32_t) { on_wake(); }) ||
-      (run->udp &&
-       !run->loop->add(run->udp->fd(), EPOLLIN, [this](uint32_t) { on_udp_readable(); })) ||
-      (run->utun &&
-       !run->loop->add(run->utun->fd(), EPOLLIN, [this](uint32_t) { on_utun_readable(); }))) {
-    if (run->utun) run->loop->remove(run->utun->fd());
-    if (run->udp) run->loop->remove(run->udp->fd());
-    run->loop->remove(run->wake.get());
-    return Error{"registering descriptors with the event loop failed", EIO};
-  }
   run->read_buffers.reserve(kEmbedBatch);
   run->sources.resize(kEmbedBatch);
   if (run->udp) listen_port_ = run->udp->port();
@@ -219,8 +202,8 @@ std::optional<Error> EmbeddedTunnel::start() {
   // Stocked here rather than on the worker, so a write right after start() returns is taken.
   packets_in_.restock(*run_->pool, true);
   datagrams_in_.restock(*run_->pool, false);
-  packets_in_.open(run_->wake.get());
-  datagrams_in_.open(run_->wake.get());
+  packets_in_.open(run_->wake.write_fd());
+  datagrams_in_.open(run_->wake.write_fd());
 
   stop_requested_ = false;
   liveness_.reset();
@@ -233,7 +216,7 @@ std::optional<Error> EmbeddedTunnel::start() {
   {
     std::lock_guard lock(task_mutex_);
     tasks_open_ = true;
-    task_wake_fd_ = run_->wake.get();
+    task_wake_fd_ = run_->wake.write_fd();
   }
   try {
     worker_ = std::thread([this] { worker_main(); });
@@ -252,8 +235,7 @@ bool EmbeddedTunnel::stop() {
   if (!running()) return true;
   if (std::this_thread::get_id() == worker_.get_id()) return false;
   stop_requested_ = true;
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = write(run_->wake.get(), &one, sizeof one);
+  run_->wake.notify();
   worker_.join();
   if (resolver_.joinable()) resolver_.join();  // may wait out a slow DNS answer
   release_everything();
@@ -274,9 +256,6 @@ void EmbeddedTunnel::release_everything() {
                   r.pool->count() - r.pool->available(), r.pool->count());
   }
   r.crypto.reset();  // joins the crypto threads
-  r.loop->remove(r.wake.get());
-  if (r.udp) r.loop->remove(r.udp->fd());
-  if (r.utun) r.loop->remove(r.utun->fd());
   listen_port_ = 0;
   run_.reset();
 }
@@ -303,8 +282,7 @@ bool EmbeddedTunnel::call_on_worker(const std::function<void()>& task) {
   task_ = &task;
   task_done_ = false;
   task_ran_ = false;
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = write(task_wake_fd_, &one, sizeof one);
+  WakePipe::notify(task_wake_fd_);
   task_done_cv_.wait(lock, [this] { return task_done_; });
   task_ = nullptr;
   return task_ran_;
@@ -327,13 +305,13 @@ void EmbeddedTunnel::worker_main() {
   while (!stop_requested_.load(std::memory_order_acquire)) {
     // Datagrams a GRO read left inside the socket are served without waiting: the fd may not
     // be readable for them.
-    const bool pending = r.udp && r.udp->has_pending();
-    if (!r.loop->run_once(pending ? 0 : worker_deadline())) {
-      spdlog::error("{}event loop failed; the tunnel no longer moves packets",
-                    options_.log_prefix);
+    const bool pending = r.udp && has_pending(*r.udp);
+    if (!wait_and_dispatch(pending ? 0 : worker_deadline())) {
+      spdlog::error("{}poll failed; the tunnel no longer moves packets", options_.log_prefix);
       break;
     }
-    if (r.udp && r.udp->has_pending() && !stop_requested_.load(std::memory_order_acquire)) {
+    if (stop_requested_.load(std::memory_order_acquire)) break;
+    if (r.udp && has_pending(*r.udp)) {
       on_udp_readable();
     }
     run_timers_if_due();
@@ -341,6 +319,38 @@ void EmbeddedTunnel::worker_main() {
   // No host call may wait for a worker that is gone.
   close_tasks();
   worker_id_ = std::thread::id();
+}
+
+bool EmbeddedTunnel::wait_and_dispatch(int64_t deadline_ns) {
+  Running& r = *run_;
+  int timeout_ms = -1;
+  if (deadline_ns != INT64_MAX) {
+    // Rounded up: waking a little early would only find nothing due and wait again.
+    const int64_t wait_ns = std::max<int64_t>(0, deadline_ns - monotonic_ns());
+    timeout_ms = static_cast<int>(std::min<int64_t>((wait_ns + 999'999) / 1'000'000, INT_MAX));
+  }
+  std::array<pollfd, 3> fds{};
+  size_t n = 0;
+  fds[n++] = pollfd{r.wake.read_fd(), POLLIN, 0};
+  const int udp_fd = r.udp ? r.udp->fd() : -1;
+  if (udp_fd >= 0) fds[n++] = pollfd{udp_fd, POLLIN, 0};
+  const int utun_fd = r.utun && !r.utun_failed ? r.utun->fd() : -1;
+  if (utun_fd >= 0) fds[n++] = pollfd{utun_fd, POLLIN, 0};
+  if (poll(fds.data(), n, timeout_ms) < 0) return errno == EINTR;
+  for (size_t i = 0; i < n; ++i) {
+    if (fds[i].revents == 0) continue;
+    if (stop_requested_.load(std::memory_order_acquire)) return true;
+    // An earlier handler may have replaced the socket (a network change); the new one is
+    // polled next round.
+    if (fds[i].fd == r.wake.read_fd()) {
+      on_wake();
+    } else if (fds[i].fd == udp_fd && r.udp && r.udp->fd() == udp_fd) {
+      on_udp_readable();
+    } else if (fds[i].fd == utun_fd && !r.utun_failed) {
+      on_utun_readable();
+    }
+  }
+  return true;
 }
 
 int64_t EmbeddedTunnel::worker_deadline() const {
@@ -354,19 +364,13 @@ int64_t EmbeddedTunnel::worker_deadline() const {
 
 bool EmbeddedTunnel::open_udp(uint16_t port) {
   Running& r = *run_;
-  auto udp = UdpSocket::open(port, config_.fwmark.value_or(0), embed_udp_options());
+  auto udp = open_embed_udp(port, config_.fwmark.value_or(0));
   if (!udp) {
     spdlog::warn("{}udp: binding port {} failed: {}", options_.log_prefix, port,
                  udp.error().message);
     return false;
   }
   r.udp = std::move(*udp);
-  if (!r.loop->add(r.udp->fd(), EPOLLIN, [this](uint32_t) { on_udp_readable(); })) {
-    spdlog::error("{}udp: registering the socket with the event loop failed",
-                  options_.log_prefix);
-    r.udp.reset();
-    return false;
-  }
   listen_port_ = r.udp->port();
   return true;
 }
@@ -379,10 +383,7 @@ void EmbeddedTunnel::handle_network_change() {
     // picks the current ones. The port is kept so peers that know it keep working; the old
     // socket must close first, as the port cannot be bound twice.
     const uint16_t port = r.udp ? r.udp->port() : config_.listen_port.value_or(0);
-    if (r.udp) {
-      r.loop->remove(r.udp->fd());
-      r.udp.reset();
-    }
+    r.udp.reset();
     if (!open_udp(port) && (port == 0 || !open_udp(0))) {
       spdlog::error("{}udp: no socket after the network change; retrying at the next one",
                     options_.log_prefix);
@@ -408,7 +409,7 @@ void EmbeddedTunnel::start_resolving() {
     if (!resolved_ready_) return;
   }
   if (resolver_.joinable()) resolver_.join();
-  const int wake_fd = run_->wake.get();
+  const int wake_fd = run_->wake.write_fd();
   try {
     resolver_ = std::thread([this, wake_fd] {
       std::vector<std::pair<size_t, Endpoint>> found;
@@ -428,9 +429,8 @@ void EmbeddedTunnel::start_resolving() {
         resolved_ = std::move(found);
         resolved_ready_ = true;
       }
-      // The worker joins this thread before the eventfd can close.
-      const uint64_t one = 1;
-      [[maybe_unused]] ssize_t n = write(wake_fd, &one, sizeof one);
+      // The worker joins this thread before the pipe can close.
+      WakePipe::notify(wake_fd);
     });
   } catch (const std::system_error& e) {
     spdlog::warn("{}cannot start the resolver thread: {}", options_.log_prefix, e.what());
@@ -500,7 +500,7 @@ void EmbeddedTunnel::on_utun_readable() {
       // Closed or torn down by the host: stop listening rather than spin on a dead fd.
       spdlog::error("{}utun: reading failed: {}; no more packets from it", options_.log_prefix,
                     std::strerror(-n));
-      r.loop->remove(r.utun->fd());
+      r.utun_failed = true;
       return;
     }
     if (got == 0) return;
@@ -554,14 +554,10 @@ void EmbeddedTunnel::on_udp_readable() {
 
 void EmbeddedTunnel::on_wake() {
   Running& r = *run_;
-  uint64_t count = 0;
-  // Read before draining: a push that lands after the drain then finds the queue empty and
-  // writes the eventfd again, so no packet waits for the next unrelated wake-up.
-  [[maybe_unused]] ssize_t n = read(r.wake.get(), &count, sizeof count);
-  if (stop_requested_.load(std::memory_order_acquire)) {
-    r.loop->stop();
-    return;
-  }
+  // Emptied before the queues are: a push that lands after their drain finds its queue empty
+  // and writes the pipe again, so no packet waits for the next unrelated wake-up.
+  r.wake.drain();
+  if (stop_requested_.load(std::memory_order_acquire)) return;
   run_pending_task();
   apply_resolved();
   packets_in_.drain(r.drained);

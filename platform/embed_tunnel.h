@@ -3,12 +3,14 @@
 // leave through the packets_to_host callback; outer datagrams leave through
 // datagrams_to_network and arrive through receive_datagrams().
 //
-//   host thread  -> HandoffQueue (packets / datagrams) -> eventfd wakes the worker
+//   host thread  -> HandoffQueue (packets / datagrams) -> WakePipe wakes the worker
 //   worker       -> Device::handle_inner / handle_outer / handle_timers -> flush
 //   flush        = callbacks with arrays pointing into pool buffers, then every buffer home
 //
-// With a library-owned transport, a UdpSocket replaces the datagram callback and queue: the
-// worker receives into pool buffers and sends straight from them, as the daemon does.
+// With a library-owned transport, a socket (EmbedUdp) replaces the datagram callback and
+// queue: the worker receives into pool buffers and sends straight from them, as the daemon does.
+// The worker waits in poll(2) on at most three descriptors (wake pipe, socket, utun), which
+// Linux and Darwin both have, so nothing here is tied to epoll or eventfd.
 //
 // Buffer ownership: every PacketBuffer belongs to the pool, which only the worker touches while
 // the tunnel runs (and the starting/stopping thread while it does not). The HandoffQueues hold
@@ -34,10 +36,10 @@
 #include "platform/embed_handoff_queue.h"
 #include "platform/embed_liveness.h"
 #include "platform/embed_network_settings.h"
-#include "platform/event_loop.h"
 #include "platform/result.h"
-#include "platform/udp_socket.h"
+#include "platform/embed_udp.h"
 #include "platform/unique_fd.h"
+#include "platform/wake_pipe.h"
 #include "tunnel/device.h"
 #include "tunnel/packet_buffer.h"
 #include "tunnel/wg_quick_config.h"
@@ -64,9 +66,6 @@ inline constexpr size_t kMinEmbedBuffers = 6 * kEmbedBatch;
 // Buffers are sized by the MTU; a jumbo MTU would eat the ceiling a mobile host sets.
 inline constexpr uint32_t kMinEmbedMtu = 576;
 inline constexpr uint32_t kMaxEmbedMtu = 9000;
-// GRO reads per receive on a library-owned socket. Each reserves 64 KiB, so the default 128 of
-// the daemon would take 8 MiB, twice a phone's whole default budget.
-inline constexpr size_t kEmbedGroReads = 4;
 // Hosts report a burst of path updates when a phone moves between networks; one rebind after
 // the burst settles is enough, and rebinding mid-burst would bind to an address about to go.
 inline constexpr int64_t kNetworkChangeDebounce = 500'000'000;
@@ -123,13 +122,13 @@ class EmbeddedTunnel {
 
   // What exists only while started; destroyed after the worker is joined.
   struct Running {
-    std::unique_ptr<EventLoop> loop;
-    UniqueFd wake;  // eventfd: host pushes and stop() wake the worker through it
+    WakePipe wake;  // host pushes, host calls and stop() wake the worker through it
     std::unique_ptr<BufferPool> pool;
     std::unique_ptr<CryptoWorkers> crypto;
     std::unique_ptr<Device> device;
-    std::unique_ptr<UdpSocket> udp;  // null when the host carries the datagrams
+    std::unique_ptr<EmbedUdp> udp;  // null when the host carries the datagrams
     std::unique_ptr<UtunDevice> utun;  // null unless the host gave a tun_fd
+    bool utun_failed = false;  // reading it failed (closed by the host): no longer polled
     DeviceChange initial;  // the config, endpoints resolved; applied by the worker first
     DeviceOutput out;
     std::vector<HandoffQueue::Item> drained;
@@ -157,6 +156,9 @@ class EmbeddedTunnel {
   int64_t worker_deadline() const;
 
   void worker_main();
+  // Waits until `deadline_ns` (monotonic; INT64_MAX = no deadline) for a descriptor, then
+  // handles the ready ones. False when poll fails for good.
+  bool wait_and_dispatch(int64_t deadline_ns);
   void on_wake();
   void on_udp_readable();
   void on_utun_readable();

@@ -24,8 +24,6 @@ constexpr int64_t kDropLogInterval = seconds(10);
 constexpr uint64_t kDefaultCaptureBytes = uint64_t{64} << 20;
 constexpr int64_t kCaptureFlushInterval = seconds(1);
 
-size_t round_up(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
-
 const char* signal_name(int signal) {
   switch (signal) {
     case SIGINT: return "SIGINT";
@@ -45,11 +43,6 @@ UdpSocketOptions udp_options(const TunnelDaemonOptions& options) {
     o.gro_reads = std::clamp<size_t>(options.memory_limit / 4 / GroReceiveQueue::kSlotBytes, 1, o.gro_reads);
   }
   return o;
-}
-
-size_t buffer_capacity_for_mtu(uint32_t mtu) {
-  const size_t inner = round_up(std::max(mtu, kMinBufferMtu), 16);
-  return round_up(PacketBuffer::kHeadroom + inner + PacketBuffer::kTailroom, 64);
 }
 
 TunnelDaemon::TunnelDaemon(TunnelDaemonOptions options) : options_(std::move(options)) {}

@@ -67,13 +67,6 @@ struct TunnelDaemonOptions {
   DnsPipelineOptions dns;
 };
 
-inline constexpr uint32_t kMinBufferMtu = 1500;
-
-// Bytes per pool buffer for an inner MTU: headroom for the transport header, the packet padded
-// to 16, tailroom for padding and tag; a received datagram (header + padded packet + tag) fits
-// the same buffer. Rounded up to 64.
-size_t buffer_capacity_for_mtu(uint32_t mtu);
-
 enum class StopReason { None, Signal, TunFailed, LinkDeleted, EventLoopFailed };
 
 class TunnelDaemon {

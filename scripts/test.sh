@@ -63,7 +63,10 @@ cmake --build build -j "$JOBS"
 banner "build-asan/ ($ASAN_BUILD_TYPE, ASan + UBSan)"
 # -O1 and line tables only: ASan's usual setting, and half the compile time of -O2 -g on the
 # Catch2 test files; the benchmarks are not built there (they measure the release build).
-configure build-asan "$ASAN_BUILD_TYPE" -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_BENCH=OFF \
+# The embedding library there owns its transport through Darwin's batch socket over the
+# socket_x shim (SLUICE_EMBED_DARWIN_UDP), so the path an iOS app runs is tested too; build/
+# keeps Linux's socket.
+configure build-asan "$ASAN_BUILD_TYPE" -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_BENCH=OFF -DSLUICE_EMBED_DARWIN_UDP=ON \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
 cmake --build build-asan -j "$JOBS"
 

@@ -1,8 +1,18 @@
 #include "tunnel/packet_buffer.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace sluice {
+
+namespace {
+size_t round_up(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+}  // namespace
+
+size_t buffer_capacity_for_mtu(uint32_t mtu) {
+  const size_t inner = round_up(std::max(mtu, kMinBufferMtu), 16);
+  return round_up(PacketBuffer::kHeadroom + inner + PacketBuffer::kTailroom, 64);
+}
 
 BufferPool::BufferPool(size_t count, size_t buffer_capacity)
     : buffer_capacity_(buffer_capacity),

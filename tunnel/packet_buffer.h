@@ -44,6 +44,15 @@ class PacketBuffer {
   uint32_t size_ = 0;
 };
 
+// Pool buffers are sized for at least this inner MTU, so that a later MTU change on the
+// interface (wg-quick may set 1500) still fits.
+inline constexpr uint32_t kMinBufferMtu = 1500;
+
+// Bytes per pool buffer for an inner MTU: headroom for the transport header, the packet padded
+// to 16, tailroom for padding and tag; a received datagram (header + padded packet + tag) fits
+// the same buffer. Rounded up to 64.
+size_t buffer_capacity_for_mtu(uint32_t mtu);
+
 // A fixed set of equal buffers allocated once. acquire() returns nullptr when all are in use:
 // callers drop and count rather than grow. Not thread-safe: one pool per thread of use.
 class BufferPool {

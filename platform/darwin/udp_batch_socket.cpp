@@ -261,7 +261,15 @@ int UdpBatchSocket::receive_x(std::span<PacketBuffer* const> buffers, std::span<
       fall_back(err == ENOSYS ? "recvmsg_x: ENOSYS" : "recvmsg_x: not supported on this socket");
       return 0;
     }
-    return -err;
+    // Any other error is asked again of plain recvmsg: if that reads (or finds nothing), the
+    // batch call is what failed, and returning its error would leave a readable socket unread
+    // (the worker polling it would spin); if recvmsg fails too, the socket is the problem.
+    const int plain = receive_each(buffers, sources, n);
+    if (plain >= 0) {
+      spdlog::warn("udp: recvmsg_x: {}", std::strerror(err));
+      fall_back("recvmsg_x failed where recvmsg did not");
+    }
+    return plain;
   }
   if (static_cast<size_t>(got) > n) {
     // We cannot tell which slots hold real datagrams; deliver none.

@@ -468,6 +468,19 @@ TEST_CASE("UdpBatchSocket falls back when the kernel refuses the calls later", "
     CHECK(contents(in[5]) == pattern(90, 5));
   }
 
+  SECTION("recvmsg_x: EIO where recvmsg reads") {
+    // Returning the error would leave the datagrams queued and a poller spinning on them.
+    REQUIRE(sender->send_batch(out) == 6);
+    wait_for_batch(*receiver);
+    shim::Faults f;
+    f.receive_errno = EIO;
+    FaultScope scope(f);
+    REQUIRE(receive_all(*receiver, in, sources, 6) == 6);
+    CHECK_FALSE(receiver->uses_batch_calls());
+    CHECK(receiver->stats().fallbacks == 1);
+    CHECK(contents(in[5]) == pattern(90, 5));
+  }
+
   SECTION("recvmsg_x: a length longer than the buffer") {
     // The datagram fills its buffer exactly, so the overstated length cannot be true.
     BufferPool exact(8, 90);

@@ -538,14 +538,21 @@ static void test_owned_udp(void) {
     CHECK(count_entries("/proc/self/fd") == fds_now);
     sluice_tunnel_destroy(c);
   }
-  /* A ceiling too small for the socket's scratch space is refused at start. */
+  /* Linux's socket reserves GRO scratch space, so a ceiling too small for it is refused at
+   * start; Darwin's batch socket (SLUICE_EMBED_DARWIN_UDP) has none, and the same ceiling
+   * starts. */
   {
     sluice_tunnel *c = NULL;
     options.memory_limit = 700 * 1024;
     CHECK(sluice_tunnel_create(config_b, strlen(config_b), &options, &c, error, sizeof error) ==
           SLUICE_OK);
+#if SLUICE_TEST_EMBED_DARWIN_UDP
+    CHECK(sluice_tunnel_start(c, error, sizeof error) == SLUICE_OK);
+    sluice_tunnel_stop(c);
+#else
     CHECK(sluice_tunnel_start(c, error, sizeof error) == SLUICE_ERR_NO_MEMORY);
     CHECK(strstr(error, "memory limit") != NULL);
+#endif
     sluice_tunnel_destroy(c);
   }
 
