@@ -208,7 +208,8 @@ SLUICE_API const char *sluice_tunnel_dns_search_domain(const sluice_tunnel *tunn
                                                        size_t index);
 
 /* Allocates the packet pool, opens the UDP socket of a library-owned transport, resolves
- * endpoint host names (blocking on DNS), starts the worker thread and applies the config. On
+ * endpoints (blocking on DNS; see "Endpoints" below), starts the worker thread and applies the
+ * config. On
  * failure nothing is left running and the reason is written to `error`: SLUICE_ERR_STATE if
  * already started, SLUICE_ERR_NO_MEMORY if memory_limit cannot hold the pool and the socket's
  * scratch space, SLUICE_ERR_SYSTEM for the OS refusing (e.g. the ListenPort is taken). */
@@ -249,11 +250,18 @@ SLUICE_API int sluice_tunnel_receive_datagrams(sluice_tunnel *tunnel,
                                                const size_t *lengths,
                                                const sluice_endpoint *sources, size_t count);
 
-/* The host's network changed (NWPathMonitor update, interface or address change). Debounced:
+/* Endpoints: a host name is resolved with the system resolver, whose first answer wins (IPv6
+ * first where the host has IPv6 connectivity, as RFC 6724 orders them). An IPv4 address, given
+ * or resolved, that has no route on a network whose only way out is IPv6 is rewritten into the
+ * network's NAT64 prefix, learnt from the AAAA records of ipv4only.arpa (RFC 7050, RFC 6052).
+ *
+ * The host's network changed (NWPathMonitor update, interface or address change). Debounced:
  * 0.5 s after the last of a burst of calls, the worker rebinds a library-owned UDP socket
- * (same port when it can still be bound), re-resolves endpoint host names on a short-lived
- * thread, and starts a handshake with every peer. Thread-safe; SLUICE_ERR_STATE when stopped.
- * A host-provided transport should reconnect its own sockets as well. */
+ * (same port when it can still be bound), decides the endpoints again as above on a
+ * short-lived thread (host names and IPv4 literals; a literal goes back to its configured
+ * address, or its NAT64 form), and starts a handshake with every peer. Thread-safe;
+ * SLUICE_ERR_STATE when stopped. A host-provided transport should reconnect its own sockets as
+ * well. */
 SLUICE_API int sluice_tunnel_network_changed(sluice_tunnel *tunnel);
 
 /* The host is about to sleep (NEPacketTunnelProvider.sleep): timers are parked, so no

@@ -14,7 +14,7 @@
 
 #include "platform/clock.h"
 #include "tunnel/counters.h"
-#include "platform/resolver.h"
+#include "platform/nat64.h"
 #include "platform/tunnel_daemon.h"
 
 namespace sluice::platform {
@@ -26,6 +26,16 @@ namespace {
 constexpr int64_t kLivenessInterval = seconds(1);
 
 Now now() { return Now{monotonic_ns(), wall_ns()}; }
+
+// What is looked up for a peer at start and after each network change: its host name, or an
+// IPv4 literal, which an IPv6-only network reaches only through its NAT64 prefix (nat64.h).
+std::optional<std::string> endpoint_to_resolve(const ConfigPeer& peer) {
+  if (peer.endpoint_host) return peer.endpoint_host;
+  if (peer.change.endpoint && peer.change.endpoint->address.family == IpFamily::v4) {
+    return peer.change.endpoint->address.to_string();
+  }
+  return std::nullopt;
+}
 
 struct PacketBatch {
   const uint8_t* const* packets;
@@ -136,8 +146,9 @@ std::optional<Error> EmbeddedTunnel::start() {
   DeviceChange change = to_device_change(config_);
   for (size_t i = 0; i < config_.peers.size(); ++i) {
     const ConfigPeer& peer = config_.peers[i];
-    if (!peer.endpoint_host) continue;
-    auto resolved = resolve_endpoint(*peer.endpoint_host, peer.endpoint_port);
+    const std::optional<std::string> host = endpoint_to_resolve(peer);
+    if (!host) continue;
+    auto resolved = resolve_endpoint_for_network(*host, peer.endpoint_port);
     if (!resolved) {
       return Error{"config:" + std::to_string(peer.line) + ": Endpoint: " +
                        resolved.error().message,
@@ -401,7 +412,7 @@ void EmbeddedTunnel::handle_network_change() {
 
 void EmbeddedTunnel::start_resolving() {
   bool any = false;
-  for (const ConfigPeer& p : config_.peers) any = any || p.endpoint_host.has_value();
+  for (const ConfigPeer& p : config_.peers) any = any || endpoint_to_resolve(p).has_value();
   if (!any) return;
   if (resolver_.joinable()) {
     // Still resolving from the last change; its answer is about as fresh.
@@ -415,8 +426,9 @@ void EmbeddedTunnel::start_resolving() {
       std::vector<std::pair<size_t, Endpoint>> found;
       for (size_t i = 0; i < config_.peers.size(); ++i) {
         const ConfigPeer& p = config_.peers[i];
-        if (!p.endpoint_host) continue;
-        auto e = resolve_endpoint(*p.endpoint_host, p.endpoint_port);
+        const std::optional<std::string> host = endpoint_to_resolve(p);
+        if (!host) continue;
+        auto e = resolve_endpoint_for_network(*host, p.endpoint_port);
         if (e) {
           found.emplace_back(i, *e);
         } else {

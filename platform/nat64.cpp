@@ -131,10 +131,8 @@ constexpr int kProbeSocketType = SOCK_DGRAM | SOCK_CLOEXEC;
 constexpr int kProbeSocketType = SOCK_DGRAM;
 #endif
 
-bool can_route_to(const char* literal, int family) {
-  const std::optional<IpAddress> address = IpAddress::parse(literal);
-  const std::optional<SocketAddress> to =
-      address ? to_socket_address(Endpoint{*address, 53}, family) : std::nullopt;
+bool can_route_to(const IpAddress& address, int family) {
+  const std::optional<SocketAddress> to = to_socket_address(Endpoint{address, 53}, family);
   if (!to) return false;
   UniqueFd fd(::socket(family, kProbeSocketType, 0));
   return fd.valid() && ::connect(fd.get(), to->get(), to->length) == 0;
@@ -152,7 +150,6 @@ bool means_no_aaaa(int rc) {
   return rc == EAI_NONAME;
 }
 
-RouteFacts current_routes() { return RouteFacts{has_ipv4_route(), has_ipv6_route()}; }
 
 }  // namespace
 
@@ -220,9 +217,13 @@ Result<std::vector<Nat64Prefix>> discover_nat64_prefixes() {
   return parse_nat64_prefixes(answers);
 }
 
-bool has_ipv4_route() { return can_route_to("192.0.2.1", AF_INET); }
+bool has_ipv4_route() { return has_route_to(*IpAddress::parse("192.0.2.1")); }
 
-bool has_ipv6_route() { return can_route_to("2001:db8::1", AF_INET6); }
+bool has_ipv6_route() { return has_route_to(*IpAddress::parse("2001:db8::1")); }
+
+bool has_route_to(const IpAddress& address) {
+  return can_route_to(address, address.family == IpFamily::v4 ? AF_INET : AF_INET6);
+}
 
 bool needs_nat64(const Endpoint& resolved, RouteFacts routes) {
   const bool loopback = resolved.address.bytes[0] == 127;
@@ -243,7 +244,9 @@ Endpoint endpoint_for_network(const Endpoint& resolved, RouteFacts routes,
 Result<Endpoint> resolve_endpoint_for_network(const std::string& host, uint16_t port) {
   Result<Endpoint> resolved = resolve_endpoint(host, port);
   if (!resolved) return resolved;
-  const RouteFacts routes = current_routes();
+  // The peer's own address, not a global one: a peer on a local IPv4 subnet stays reachable
+  // on a network whose only default route is IPv6.
+  const RouteFacts routes{has_route_to(resolved->address), has_ipv6_route()};
   if (!needs_nat64(*resolved, routes)) return resolved;
   Result<std::vector<Nat64Prefix>> prefixes = discover_nat64_prefixes();
   if (!prefixes) {

@@ -62,9 +62,11 @@ Result<std::vector<Nat64Prefix>> discover_nat64_prefixes();
 // connect() only consults the routing table and sends nothing.
 bool has_ipv4_route();
 bool has_ipv6_route();
+// The same for one address (IPv4 or IPv6).
+bool has_route_to(const IpAddress& address);
 
 struct RouteFacts {
-  bool ipv4 = false;  // has_ipv4_route()
+  bool ipv4 = false;  // the IPv4 endpoint itself has a route (has_route_to)
   bool ipv6 = false;  // has_ipv6_route()
 };
 

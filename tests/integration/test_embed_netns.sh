@@ -13,7 +13,10 @@
 #   4. mid-transfer, both outer addresses move to new subnets and the peer's name to its new
 #      address (IPv4 and IPv6; IPv6 is preferred): traffic stops (no roaming can fix it), the
 #      host calls network-changed, traffic resumes without a restart and iperf3 completes;
-#   5. the host app carries the datagrams itself (--host-transport): pings and iperf3.
+#   5. the host app carries the datagrams itself (--host-transport): pings and iperf3;
+#   6. NAT64: an IPv4 literal Endpoint on an IPv6-only network is reached through the prefix
+#      learnt from ipv4only.arpa (RFC 7050/6052); once IPv4 returns, network-changed goes back
+#      to the literal.
 #
 # Usage: bash test_embed_netns.sh /path/to/sluice   (SLUICE_EMBED_HOST names the host app)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -229,3 +232,40 @@ sl_assert_eq "host transport: sends refused" 0 "$(stat_of udp_send_failures)"
 sl_assert_eq "host transport: the library has no socket" 0 "$(stat_of listen_port)"
 host_quit
 sl_pass "pings and iperf3 over the host app's own UDP socket"
+
+# ---------------------------------------------------------------------------------------------
+sl_step "6. NAT64: an IPv4 literal Endpoint from an IPv6-only network, then IPv4 again"
+# The host's side loses IPv4 altogether and gets an IPv6 default route; DNS64 is played by the
+# hosts file (ipv4only.arpa's AAAA records, RFC 7050) and NAT64 by the peer owning the address
+# RFC 6052 writes 10.78.0.1 as under 64:ff9b::/96, so no translator is needed in between.
+SYNTH_W=64:ff9b::a4e:1
+sed -i "s/^Endpoint = .*/Endpoint = $NEW4_W:$PORT_W/" "$SL_TMP/host.conf"
+ip -n "$NS_H" -4 addr flush dev veth0 scope global
+ip -n "$NS_H" -6 route add default via "$NEW6_W" dev veth0
+ip -n "$NS_W" -6 addr add "$SYNTH_W/128" dev veth0 nodad
+printf '127.0.0.1 localhost\n%s\n%s\n' "64:ff9b::c000:aa ipv4only.arpa" "64:ff9b::c000:ab ipv4only.arpa" \
+  >"/etc/netns/$NS_H/hosts"
+if ip netns exec "$NS_H" ping -n -c 1 -W 1 "$NEW4_W" >/dev/null 2>&1; then
+  sl_fail "$NEW4_W answered from $NS_H without IPv4; the test proves nothing"
+fi
+host_start nat64
+sl_wait_ping "$NS_H" "$INNER4_A"
+sl_ping "$NS_H" "$INNER6_A"
+host_cmd stats
+PORT_H=$(stat_of listen_port)
+# The host knows the peer only as $NEW4_W and has no IPv4: its datagrams can only have gone
+# to $SYNTH_W, the peer's one IPv6 address it was never told.
+sl_assert_eq "wireguard-go's endpoint for the host (IPv6 only)" \
+  "$PUB_H	[$NEW6_H]:$PORT_H" "$(sl_wg "$NS_W" show "$IF_W" endpoints)"
+
+# IPv4 comes back: after network-changed the literal is used as it is.
+ip -n "$NS_H" addr add "$NEW4_H/24" dev veth0
+host_cmd network-changed
+sl_wait_for "wireguard-go to see the host over IPv4" 15 \
+  sh -c "ip netns exec '$NS_H' ping -n -c 1 -W 1 '$INNER4_A' >/dev/null; \
+         ip netns exec '$NS_W' wg show '$IF_W' endpoints | grep -q '$NEW4_H:$PORT_H'"
+sl_ping "$NS_H" "$INNER4_A"
+host_cmd stats
+sl_assert_eq "tunnel starts (no restart)" 1 "$(grep -cx started "$HOST_OUT")"
+host_quit
+sl_pass "an IPv4 endpoint reached through the NAT64 prefix on IPv6 only, directly once IPv4 returned"

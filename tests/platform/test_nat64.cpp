@@ -220,7 +220,7 @@ TEST_CASE("resolve_endpoint_for_network keeps IPv6 endpoints and errors", "[nat6
   CHECK_FALSE(resolve_endpoint_for_network("", 1).has_value());
 }
 
-TEST_CASE("has_ipv4_route and has_ipv6_route follow the routing table", "[nat64][netns]") {
+TEST_CASE("has_ipv4_route, has_ipv6_route and has_route_to follow the routing table", "[nat64][netns]") {
   run_netns([]() -> std::string {
     auto opened = Netlink::open();
     EXPECT_OK(opened);
@@ -247,6 +247,13 @@ TEST_CASE("has_ipv4_route and has_ipv6_route follow the routing table", "[nat64]
     EXPECT_OK(nl.delete_route(lo, *IpPrefix::parse("0.0.0.0/0")));
     EXPECT(!has_ipv4_route());
     EXPECT(has_ipv6_route());
+    // A peer on a local IPv4 subnet is reached directly even where the default route is IPv6.
+    EXPECT_OK(nl.add_route(lo, *IpPrefix::parse("10.9.0.0/24")));
+    EXPECT(has_route_to(*IpAddress::parse("10.9.0.5")));
+    EXPECT(!has_route_to(*IpAddress::parse("10.9.1.5")));
+    EXPECT(!has_ipv4_route());
+    auto local = resolve_endpoint_for_network("10.9.0.5", 3);
+    EXPECT(local.has_value() && local->to_string() == "10.9.0.5:3");
     return "";
   });
 }
