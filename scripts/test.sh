@@ -6,8 +6,9 @@
 # 1. installs dependencies (scripts/install-deps.sh);
 # 2. configures and builds with CMake + Ninja: build/ (RelWithDebInfo) and build-asan/
 #    (RelWithDebInfo at -O1 -g1 with -DSLUICE_SANITIZE=ON: AddressSanitizer + UndefinedBehaviorSanitizer);
-# 3. runs the unit tests (ctest -LE integration) in both builds, and the netns integration tests
-#    (ctest -L integration) in build/ and, unless switched off, in build-asan/;
+# 3. runs the unit tests (ctest -LE integration) in both builds, the embedding library's C test
+#    in build-tsan/ (ThreadSanitizer), and the netns integration tests (ctest -L integration)
+#    in build/ and, unless switched off, in build-asan/;
 # 4. builds the libFuzzer targets (build-fuzz/, clang-14) and runs each for 30 s, one per core
 #    at a time (fuzz/run);
 # 5. prints every summary, then one total line; exits non-zero if anything failed.
@@ -70,6 +71,17 @@ configure build-asan "$ASAN_BUILD_TYPE" -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_BENC
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
 cmake --build build-asan -j "$JOBS"
 
+banner "build-tsan/ (ThreadSanitizer, the embedding library's test only)"
+# The embedding API is the one place where host threads, the worker, the resolver and crypto
+# threads meet; its C test (1,000 start/stop cycles, every call from the host's threads) runs
+# under ThreadSanitizer. Only that target is built: a couple of minutes.
+tsan=-fsanitize=thread
+configure build-tsan RelWithDebInfo -DSLUICE_SANITIZE=OFF -DSLUICE_BUILD_BENCH=OFF \
+  -DCMAKE_C_FLAGS="$tsan" -DCMAKE_CXX_FLAGS="$tsan" -DCMAKE_EXE_LINKER_FLAGS="$tsan" \
+  -DCMAKE_SHARED_LINKER_FLAGS="$tsan"
+cmake --build build-tsan -j "$JOBS" --target embed_tunnel_test
+
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -99,6 +111,7 @@ run_ctest() {
 
 run_ctest "unit (build)" build -LE integration -j "$JOBS"
 run_ctest "unit (build-asan)" build-asan -LE integration -j "$JOBS"
+run_ctest "embed (build-tsan)" build-tsan -R '^embed\.tunnel$'
 if [[ $INTEGRATION == 1 ]]; then
   run_ctest "integration (build)" build -L integration
   if [[ $ASAN_INTEGRATION == 1 ]]; then
