@@ -150,7 +150,6 @@ bool means_no_aaaa(int rc) {
   return rc == EAI_NONAME;
 }
 
-
 }  // namespace
 
 std::optional<Nat64Prefix> Nat64Prefix::from(const IpPrefix& p) {

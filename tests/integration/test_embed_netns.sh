@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The embedding API against the real wireguard-go (configured with the real wg) in a namespace,
-# driven by a C host app (tests/embed/packetflow_host.c, $SLUICE_EMBED_HOST) that plays
+# driven by a C host app (tests/embed/packetflow_host.c, $SLUICE_EMBED_HOST; in unsanitized
+# builds the copy embed.installed built against the installed package alone) that plays
 # NEPacketTunnelProvider: a TUN stands in for packetFlow, commands on its stdin stand in for
 # path updates and sleep/wake.
 #
