@@ -127,6 +127,14 @@ static size_t received_count(struct host *h) {
   return n;
 }
 
+static unsigned long datagrams_sent_by(struct host *h) {
+  unsigned long n;
+  pthread_mutex_lock(&h->lock);
+  n = h->datagrams_sent;
+  pthread_mutex_unlock(&h->lock);
+  return n;
+}
+
 static void reset_received(struct host *h) {
   pthread_mutex_lock(&h->lock);
   h->received = 0;
@@ -760,8 +768,8 @@ int main(int argc, char **argv) {
   exchange(&a, &b, 1, 2, 64, 3000);
   test_bad_packets_dropped(&a, &b);
   test_stats_and_liveness(&a, &b);
-  printf("traffic both ways: ok (%lu and %lu datagrams sent)\n", a.datagrams_sent,
-         b.datagrams_sent);
+  printf("traffic both ways: ok (%lu and %lu datagrams sent)\n", datagrams_sent_by(&a),
+         datagrams_sent_by(&b));
 
   /* Start/stop cycles: every cycle's threads and descriptors must be gone after stop. */
   CHECK(sluice_tunnel_stop(a.tunnel) == SLUICE_OK);
